@@ -1,0 +1,197 @@
+"""The chat WebSocket: parse, validate, call a service, broadcast. Nothing else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncWebsocketConsumer
+from django.conf import settings
+
+from chat import broadcast, protocol, selectors, services
+from chat.limits import RateLimiter, Throttle
+from chat.naming import guest_nick, new_session_id
+from chat.presence import get_tracker
+from chat.serializers import message_to_frame
+
+logger = logging.getLogger(__name__)
+
+
+def _history(*, after: int | None) -> tuple[list[dict[str, Any]], bool]:
+    """Recent history for `hello`: the last CHAT_HISTORY, or everything after `after` (capped)."""
+    if after is None:
+        rows, _ = selectors.message_list_latest(limit=settings.CHAT_HISTORY)
+        return [message_to_frame(m) for m in rows], False
+    rows, truncated = selectors.message_list_latest(limit=settings.CHAT_RESUME_CAP, after=after)
+    return [message_to_frame(m) for m in rows], truncated
+
+
+def _store(*, nick: str, body: str, client_id: str | None, session: str) -> tuple[dict[str, Any], bool]:
+    message, created = services.message_create(
+        nick=nick, body=body, client_id=client_id, session=session
+    )
+    return message_to_frame(message), created
+
+
+def parse_query(query_string: bytes) -> tuple[str | None, int | None]:
+    """The `nick` and `after` query parameters (each None when absent or unusable)."""
+    params = parse_qs(query_string.decode("latin-1"))
+    nick = params.get("nick", [None])[0]
+    after_raw = params.get("after", [None])[0]
+    after = int(after_raw) if after_raw is not None and after_raw.isdigit() else None
+    return nick, after
+
+
+class ChatConsumer(AsyncWebsocketConsumer):
+    """One browser tab in the lobby."""
+
+    groups = [broadcast.GROUP]
+
+    async def dispatch(self, message: dict[str, Any]) -> None:
+        """Route events; broadcast frames skip Channels' per-event database cleanup hop."""
+        if message["type"] == broadcast.EVENT_TYPE:
+            await self.chat_frame(message)
+        else:
+            await super().dispatch(message)
+
+    async def connect(self) -> None:
+        """Accept, then greet with session, history, who is online and the limits."""
+        self.session = new_session_id()
+        self.joined = False
+        nick_param, after = parse_query(self.scope.get("query_string", b""))
+        nick_error: protocol.ProtocolError | None = None
+        self.nick = guest_nick()
+        if nick_param is not None:
+            try:
+                self.nick = protocol.validate_nick(nick_param)
+            except protocol.ProtocolError as exc:
+                nick_error = exc
+        self.rate = RateLimiter(rate=settings.CHAT_RATE, period=settings.CHAT_RATE_PERIOD)
+        self.typing = Throttle(interval=settings.CHAT_TYPING_INTERVAL)
+        self.tracker = get_tracker()
+        await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
+        await self.accept()
+        try:
+            history, truncated = await database_sync_to_async(_history)(after=after)
+        except Exception:
+            logger.exception("history unavailable; closing so the client retries")
+            await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
+            return
+        # Live messages that raced with the history query arrive after `hello`; skip them.
+        self.seen_in_history = {m["id"] for m in history}
+        online = await self.tracker.join(self.session, self.nick)
+        self.joined = True
+        hello = {
+            "type": "hello",
+            "session": self.session,
+            "nick": self.nick,
+            "history": history,
+            "truncated": truncated,
+            "online": online,
+            "count": len(online),
+            "limits": {
+                "max_body": settings.CHAT_MAX_BODY,
+                "max_frame": settings.CHAT_MAX_FRAME,
+                "rate": settings.CHAT_RATE,
+                "rate_period": settings.CHAT_RATE_PERIOD,
+                "typing_interval": settings.CHAT_TYPING_INTERVAL,
+            },
+        }
+        await self.send(text_data=protocol.encode(hello))
+        if nick_error is not None:
+            await self._refuse(nick_error)
+        logger.info("connect session=%s client=%s", self.session, self._client_addr())
+
+    async def disconnect(self, code: int) -> None:
+        """Leave the online list."""
+        logger.info("disconnect session=%s code=%s", getattr(self, "session", "-"), code)
+        if getattr(self, "joined", False):
+            await self.tracker.leave(self.session)
+        if hasattr(self, "tracker"):
+            await self.channel_layer.group_discard(self.tracker.local_group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
+        """Handle one client frame; every bad frame gets an `error` frame."""
+        if text_data is None:
+            await self._refuse(
+                protocol.ProtocolError(
+                    protocol.BINARY_UNSUPPORTED, "Binary frames are not supported; send JSON text."
+                )
+            )
+            return
+        if settings.CHAT_MAX_FRAME and len(text_data) > settings.CHAT_MAX_FRAME:
+            logger.warning("frame over the cap session=%s size=%d", self.session, len(text_data))
+            await self.close(code=protocol.CLOSE_TOO_BIG)
+            return
+        try:
+            frame = protocol.parse_client_frame(text_data, max_body=settings.CHAT_MAX_BODY)
+        except protocol.ProtocolError as exc:
+            await self._refuse(exc)
+            return
+        if isinstance(frame, protocol.SendMessage):
+            await self._send_message(frame)
+        elif isinstance(frame, protocol.Rename):
+            self.nick = frame.nick
+            await self.tracker.rename(self.session, self.nick)
+        elif isinstance(frame, protocol.Typing):
+            if self.typing.allow():
+                await broadcast.publish(
+                    protocol.typing_frame(session=self.session, nick=self.nick),
+                    exclude=self.session,
+                )
+
+    async def _send_message(self, frame: protocol.SendMessage) -> None:
+        retry_after = self.rate.check()
+        if retry_after is not None:
+            logger.warning("rate limited session=%s", self.session)
+            if self.rate.abusive:
+                await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
+                return
+            await self.send(
+                text_data=protocol.error_frame(
+                    protocol.RATE_LIMITED,
+                    f"Too many messages; try again in {retry_after:.1f} seconds.",
+                    client_id=frame.client_id,
+                    retry_after=round(retry_after, 3),
+                )
+            )
+            return
+        try:
+            stored, created = await database_sync_to_async(_store)(
+                nick=self.nick, body=frame.body, client_id=frame.client_id, session=self.session
+            )
+        except Exception:
+            logger.exception("storing a message failed session=%s", self.session)
+            await self.send(
+                text_data=protocol.error_frame(
+                    protocol.UNAVAILABLE,
+                    "The message could not be stored; it was not sent. Try again later.",
+                    client_id=frame.client_id,
+                )
+            )
+            return
+        text = protocol.encode(stored)
+        if created:
+            await broadcast.publish(text, message_id=stored["id"])
+        else:
+            # A resend of a stored message: acknowledge to the sender only.
+            await self.send(text_data=text)
+
+    async def _refuse(self, exc: protocol.ProtocolError) -> None:
+        logger.warning("refused frame session=%s code=%s", self.session, exc.code)
+        await self.send(text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id))
+
+    async def chat_frame(self, event: dict[str, Any]) -> None:
+        """Forward a pre-encoded broadcast frame (hot path: no parsing, no database)."""
+        if event.get("exclude") == self.session:
+            return
+        message_id = event.get("id")
+        if message_id is not None and message_id in self.seen_in_history:
+            return
+        await self.send(text_data=event["text"])
+
+    def _client_addr(self) -> str:
+        client = self.scope.get("client")
+        return client[0] if client else "-"

@@ -1,0 +1,171 @@
+"""Who is online, the same on every worker.
+
+Each worker (one tracker per event loop) keeps its own sessions in memory and mirrors them
+into Redis as one hash per worker with a time-to-live, refreshed by a heartbeat. The online
+list is the union of the hashes of live workers, so the people of a worker killed with
+SIGKILL drop out when its hash expires (within `CHAT_PRESENCE_TTL` seconds). Without Redis
+the list is process-local.
+
+Changes are coalesced: many joins within `FLUSH_DELAY` produce one `presence` broadcast.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import time
+from typing import Any
+
+from django.conf import settings
+from redis import asyncio as aioredis
+
+from chat import broadcast, protocol
+
+logger = logging.getLogger(__name__)
+
+FLUSH_DELAY = 0.15
+KEY_PREFIX = "chat:presence"
+
+
+def sort_online(entries: dict[str, str]) -> list[dict[str, str]]:
+    """The online list in a stable order: by nickname (case-insensitive), then session."""
+    return [
+        {"session": session, "nick": nick}
+        for session, nick in sorted(entries.items(), key=lambda kv: (kv[1].casefold(), kv[0]))
+    ]
+
+
+class PresenceTracker:
+    """One worker's view of who is online."""
+
+    def __init__(self, *, redis_url: str, ttl: int) -> None:
+        self.worker_id = f"{os.getpid()}-{secrets.token_hex(4)}"
+        self.local_group = f"chat.worker.{self.worker_id}"
+        self.ttl = max(ttl, 3)
+        self.local: dict[str, str] = {}
+        self._redis = aioredis.Redis.from_url(
+            redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
+        ) if redis_url else None
+        self._last_sent: list[dict[str, str]] | None = None
+        self._flush_handle: asyncio.Task[None] | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
+
+    @property
+    def _key(self) -> str:
+        return f"{KEY_PREFIX}:w:{self.worker_id}"
+
+    async def join(self, session: str, nick: str) -> list[dict[str, str]]:
+        """Add a session; return the online list including it."""
+        self.local[session] = nick
+        self._ensure_heartbeat()
+        if self._redis is not None:
+            try:
+                await self._redis.hset(self._key, session, nick)
+                await self._touch()
+            except Exception as exc:
+                logger.warning("presence: Redis unavailable on join (%s)", exc)
+        self.schedule_flush()
+        return await self.online()
+
+    async def rename(self, session: str, nick: str) -> None:
+        """Change a session's nickname."""
+        await self.join(session, nick)
+
+    async def leave(self, session: str) -> None:
+        """Remove a session."""
+        self.local.pop(session, None)
+        if self._redis is not None:
+            try:
+                await self._redis.hdel(self._key, session)
+            except Exception as exc:
+                logger.warning("presence: Redis unavailable on leave (%s)", exc)
+        self.schedule_flush()
+
+    async def online(self) -> list[dict[str, str]]:
+        """Everyone online on every live worker (this worker's list alone if Redis fails)."""
+        if self._redis is None:
+            return sort_online(self.local)
+        try:
+            now = time.time()
+            workers = await self._redis.zrangebyscore(f"{KEY_PREFIX}:workers", now, "+inf")
+            merged: dict[str, str] = {}
+            if workers:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for worker in workers:
+                        pipe.hgetall(f"{KEY_PREFIX}:w:{worker}")
+                    for entries in await pipe.execute():
+                        merged.update(entries)
+            merged.update(self.local)
+            return sort_online(merged)
+        except Exception as exc:
+            logger.warning("presence: Redis unavailable, listing this worker only (%s)", exc)
+            return sort_online(self.local)
+
+    async def _touch(self) -> None:
+        """Rewrite this worker's hash from memory and extend its lease."""
+        assert self._redis is not None
+        expires = time.time() + self.ttl
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(self._key)
+            if self.local:
+                pipe.hset(self._key, mapping=self.local)
+                pipe.expire(self._key, self.ttl)
+            pipe.zadd(f"{KEY_PREFIX}:workers", {self.worker_id: expires})
+            pipe.zremrangebyscore(f"{KEY_PREFIX}:workers", "-inf", time.time())
+            await pipe.execute()
+
+    def schedule_flush(self) -> None:
+        """Broadcast the online list soon, once for a burst of changes."""
+        if self._flush_handle is None or self._flush_handle.done():
+            self._flush_handle = asyncio.ensure_future(self._flush())
+
+    async def _flush(self) -> None:
+        await asyncio.sleep(FLUSH_DELAY)
+        online = await self.online()
+        self._last_sent = online
+        try:
+            await broadcast.publish(protocol.presence_frame(online))
+        except Exception as exc:
+            logger.warning("presence: broadcast failed (%s)", exc)
+
+    def _ensure_heartbeat(self) -> None:
+        if self._redis is not None and (self._heartbeat is None or self._heartbeat.done()):
+            self._heartbeat = asyncio.ensure_future(self._beat())
+
+    async def _beat(self) -> None:
+        """Refresh the lease; tell local sockets when the list changed behind our back."""
+        interval = self.ttl / 3
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self._touch()
+            except Exception as exc:
+                logger.warning("presence: heartbeat failed (%s)", exc)
+                continue
+            online = await self.online()
+            if online != self._last_sent and self.local:
+                self._last_sent = online
+                try:
+                    await broadcast.publish(
+                        protocol.presence_frame(online), group=self.local_group
+                    )
+                except Exception as exc:
+                    logger.warning("presence: local broadcast failed (%s)", exc)
+
+
+_trackers: dict[Any, PresenceTracker] = {}
+
+
+def get_tracker() -> PresenceTracker:
+    """The tracker of the running event loop (one per worker)."""
+    loop = asyncio.get_running_loop()
+    tracker = _trackers.get(loop)
+    if tracker is None:
+        # Drop trackers of closed loops (tests run one loop per test).
+        for old in [key for key in _trackers if key.is_closed()]:
+            del _trackers[old]
+        tracker = PresenceTracker(redis_url=settings.REDIS_URL, ttl=settings.CHAT_PRESENCE_TTL)
+        _trackers[loop] = tracker
+    return tracker

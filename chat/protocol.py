@@ -1,0 +1,194 @@
+"""The wire format: parse and validate client frames, encode server frames.
+
+Pure functions only: no sockets, no database, no settings lookups (limits are passed in).
+"""
+
+from __future__ import annotations
+
+import json
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+# Error codes of SPEC.md.
+INVALID_JSON = "invalid_json"
+INVALID_TYPE = "invalid_type"
+INVALID_BODY = "invalid_body"
+TOO_LONG = "too_long"
+INVALID_NICK = "invalid_nick"
+RATE_LIMITED = "rate_limited"
+BINARY_UNSUPPORTED = "binary_unsupported"
+UNAVAILABLE = "unavailable"
+
+MAX_NICK = 32
+MAX_CLIENT_ID = 64
+
+# Named WebSocket close codes (RFC 6455).
+CLOSE_GOING_AWAY = 1001
+CLOSE_POLICY_VIOLATION = 1008
+CLOSE_TOO_BIG = 1009
+CLOSE_TRY_AGAIN_LATER = 1013
+CLOSE_SERVICE_RESTART = 1012
+
+_json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
+
+
+class ProtocolError(Exception):
+    """A client frame that is refused; becomes an `error` frame, the socket stays open."""
+
+    def __init__(self, code: str, detail: str, *, client_id: str | None = None) -> None:
+        super().__init__(detail)
+        self.code = code
+        self.detail = detail
+        self.client_id = client_id
+
+
+@dataclass(frozen=True, slots=True)
+class SendMessage:
+    """A `message` frame: a body to store and broadcast."""
+
+    body: str
+    client_id: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Rename:
+    """A `nick` frame."""
+
+    nick: str
+
+
+@dataclass(frozen=True, slots=True)
+class Typing:
+    """A `typing` frame: ephemeral, never stored."""
+
+
+ClientFrame = SendMessage | Rename | Typing
+
+
+def _has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+
+
+def validate_body(body: Any, *, max_body: int, client_id: str | None = None) -> str:
+    """Return the body trimmed of surrounding whitespace, or raise ProtocolError.
+
+    The length counts code points, as PostgreSQL's char_length and SQLite's length do;
+    `max_body` 0 switches the limit off.
+    """
+    if not isinstance(body, str):
+        raise ProtocolError(INVALID_BODY, "The message body must be text.", client_id=client_id)
+    trimmed = body.strip()
+    if not trimmed:
+        raise ProtocolError(INVALID_BODY, "The message is empty.", client_id=client_id)
+    if "\x00" in trimmed:
+        raise ProtocolError(
+            INVALID_BODY, "The message contains a NUL character.", client_id=client_id
+        )
+    if max_body and len(trimmed) > max_body:
+        raise ProtocolError(
+            TOO_LONG,
+            f"The message is {len(trimmed)} characters long; the limit is {max_body}.",
+            client_id=client_id,
+        )
+    return trimmed
+
+
+def validate_nick(nick: Any) -> str:
+    """Return the nickname trimmed, or raise ProtocolError(invalid_nick)."""
+    if not isinstance(nick, str):
+        raise ProtocolError(INVALID_NICK, "The nickname must be text.")
+    trimmed = nick.strip()
+    if not trimmed:
+        raise ProtocolError(INVALID_NICK, "The nickname is empty.")
+    if len(trimmed) > MAX_NICK:
+        raise ProtocolError(
+            INVALID_NICK, f"The nickname is longer than {MAX_NICK} characters."
+        )
+    if _has_control_chars(trimmed):
+        raise ProtocolError(INVALID_NICK, "The nickname contains control characters.")
+    return trimmed
+
+
+def validate_client_id(client_id: Any) -> str | None:
+    """Return the client id (or None when absent), or raise ProtocolError(invalid_body)."""
+    if client_id is None:
+        return None
+    if not isinstance(client_id, str) or not client_id or len(client_id) > MAX_CLIENT_ID:
+        raise ProtocolError(
+            INVALID_BODY, f"client_id must be a string of 1 to {MAX_CLIENT_ID} characters."
+        )
+    if _has_control_chars(client_id):
+        raise ProtocolError(INVALID_BODY, "client_id contains control characters.")
+    return client_id
+
+
+def parse_client_frame(text: str, *, max_body: int) -> ClientFrame:
+    """Parse one text frame from a client, or raise ProtocolError."""
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        raise ProtocolError(INVALID_JSON, "The frame is not valid JSON.") from None
+    if not isinstance(data, dict):
+        raise ProtocolError(INVALID_TYPE, "The frame must be a JSON object with a 'type'.")
+    raw_client_id = data.get("client_id")
+    echo_id = raw_client_id if isinstance(raw_client_id, str) and len(raw_client_id) <= 64 else None
+    kind = data.get("type")
+    if kind == "message":
+        client_id = validate_client_id(raw_client_id)
+        body = validate_body(data.get("body"), max_body=max_body, client_id=client_id)
+        return SendMessage(body=body, client_id=client_id)
+    if kind == "nick":
+        return Rename(nick=validate_nick(data.get("nick")))
+    if kind == "typing":
+        return Typing()
+    raise ProtocolError(
+        INVALID_TYPE,
+        "Unknown frame type; expected 'message', 'nick' or 'typing'.",
+        client_id=echo_id,
+    )
+
+
+def encode(frame: dict[str, Any]) -> str:
+    """Encode a server frame as compact JSON text."""
+    return _json_encoder.encode(frame)
+
+
+def isoformat(moment: datetime) -> str:
+    """ISO 8601 in UTC with a 'Z', millisecond precision."""
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def message_frame(
+    *, id: int, nick: str, body: str, sent_at: str, client_id: str | None, session: str
+) -> dict[str, Any]:
+    """The `message` object, the same on the socket, in `hello` and in the API."""
+    return {
+        "type": "message",
+        "id": id,
+        "nick": nick,
+        "body": body,
+        "sent_at": sent_at,
+        "client_id": client_id,
+        "session": session,
+    }
+
+
+def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra: Any) -> str:
+    """Encode an `error` frame."""
+    frame: dict[str, Any] = {"type": "error", "code": code, "detail": detail}
+    if client_id is not None:
+        frame["client_id"] = client_id
+    frame.update(extra)
+    return encode(frame)
+
+
+def presence_frame(online: list[dict[str, str]]) -> str:
+    """Encode a `presence` frame."""
+    return encode({"type": "presence", "online": online, "count": len(online)})
+
+
+def typing_frame(*, session: str, nick: str) -> str:
+    """Encode a `typing` frame as the others see it."""
+    return encode({"type": "typing", "session": session, "nick": nick})

@@ -1,0 +1,79 @@
+"""HTTP views: the page, the history API and the health check. Thin: they call selectors."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_safe
+
+from chat import health, selectors
+from chat.serializers import message_to_frame
+
+
+@require_safe
+def index(request: HttpRequest) -> HttpResponse:
+    """The chat page; its configuration reaches the script through json_script."""
+    config = {
+        "wsPath": "/ws/chat/",
+        "apiPath": "/api/messages",
+        "maxBody": settings.CHAT_MAX_BODY,
+        "typingInterval": settings.CHAT_TYPING_INTERVAL,
+    }
+    return render(request, "chat/index.html", {"chat_config": config})
+
+
+def _bad_request(reason: str) -> JsonResponse:
+    return JsonResponse({"error": "bad_request", "detail": reason}, status=400)
+
+
+def _int_param(request: HttpRequest, name: str) -> int | None:
+    raw = request.GET.get(name)
+    if raw is None:
+        return None
+    if not raw.isdigit():
+        raise ValueError(f"'{name}' must be a non-negative integer.")
+    return int(raw)
+
+
+@require_safe
+def messages_api(request: HttpRequest) -> JsonResponse:
+    """History as JSON, oldest first: `after` (an id) and `limit` (1 to CHAT_RESUME_CAP)."""
+    try:
+        after = _int_param(request, "after")
+        limit = _int_param(request, "limit")
+    except ValueError as exc:
+        return _bad_request(str(exc))
+    cap = settings.CHAT_RESUME_CAP or 500
+    if limit is None:
+        limit = min(settings.CHAT_HISTORY or 50, cap)
+    if not 1 <= limit <= cap:
+        return _bad_request(f"'limit' must be between 1 and {cap}.")
+    if after is None:
+        rows, has_more = selectors.message_list_latest(limit=limit)
+    else:
+        rows = selectors.message_list_after(after=after, limit=limit + 1)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+    return JsonResponse(
+        {"messages": [message_to_frame(m) for m in rows], "has_more": has_more},
+        json_dumps_params={"ensure_ascii": False},
+    )
+
+
+async def healthz(request: HttpRequest) -> JsonResponse:
+    """200 when the database and the channel layer answer; 503 naming what failed."""
+    checks = {
+        "database": await health.check_database(),
+        "channel_layer": await health.check_channel_layer(),
+    }
+    failed = {name: reason for name, reason in checks.items() if reason is not None}
+    body: dict[str, object] = {
+        "status": "ok" if not failed else "unavailable",
+        "database": "ok" if "database" not in failed else "failed",
+        "channel_layer": "ok" if "channel_layer" not in failed else "failed",
+        "layer": "redis" if settings.REDIS_URL else "in-memory",
+    }
+    if failed:
+        body["failed"] = failed
+    return JsonResponse(body, status=503 if failed else 200)

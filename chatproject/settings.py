@@ -1,0 +1,199 @@
+"""Settings for the lobby chat, all read from the environment.
+
+Every value has a safe default; see `.env.example` and the README's configuration table.
+"""
+
+import logging
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from chatproject.env import env_bool, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+DEBUG = env_bool("DJANGO_DEBUG", default=False)
+
+# One obvious development placeholder; never used with debug off.
+_DEV_SECRET_KEY = "django-insecure-development-only-do-not-deploy"  # noqa: S105
+SECRET_KEY = env_str("DJANGO_SECRET_KEY", default="")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off "
+            "(set DJANGO_DEBUG=true for local development)."
+        )
+    SECRET_KEY = _DEV_SECRET_KEY
+
+# Never '*': the WebSocket origin check is built from this list.
+ALLOWED_HOSTS = env_list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    # daphne first: it makes runserver speak ASGI and WebSockets.
+    "daphne",
+    "django.contrib.contenttypes",
+    "django.contrib.auth",
+    "django.contrib.sessions",
+    "servestatic.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "channels",
+    "chat",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "servestatic.middleware.ServeStaticMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.locale.LocaleMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "chatproject.urls"
+ASGI_APPLICATION = "chatproject.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "django.template.context_processors.csp",
+            ],
+        },
+    },
+]
+
+# --- Database ----------------------------------------------------------------------------
+DATABASES = {
+    "default": dj_database_url.config(
+        env="DATABASE_URL",
+        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+        conn_max_age=env_int("DATABASE_CONN_MAX_AGE", default=0),
+    )
+}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Several daphne processes may write at once: WAL lets readers run beside the writer,
+    # IMMEDIATE takes the write lock up front (no deadlock on upgrade), and the timeout
+    # makes a writer wait for the lock instead of failing at once.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": env_int("SQLITE_TIMEOUT", default=10),
+    }
+    # Live-server tests run daphne in a child process: the test database must be a file.
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Channel layer -------------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", default="")
+# "pubsub" (default: one publish per message, one subscription per worker) or "core"
+# (channels-redis's list-based layer); the README explains the choice.
+CHAT_LAYER = env_str("CHAT_LAYER", default="pubsub")
+
+if REDIS_URL:
+    _redis_host = {
+        "address": REDIS_URL,
+        # redis-py 8 defaults to a 5 s socket timeout, equal to the core layer's blocking
+        # pop: every idle consumer would be torn down about every 5 s (channels_redis #422).
+        "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", default=10),
+        "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", default=2),
+        "health_check_interval": 15,
+    }
+    if CHAT_LAYER == "core":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.core.RedisChannelLayer",
+                "CONFIG": {
+                    "hosts": [_redis_host],
+                    # Messages waiting for one socket; past this, group_send drops them.
+                    "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
+                    # Must not be shorter than daphne's --websocket_timeout.
+                    "group_expiry": env_int("CHAT_GROUP_EXPIRY", default=86400),
+                },
+            }
+        }
+    elif CHAT_LAYER == "pubsub":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
+                "CONFIG": {"hosts": [_redis_host]},
+            }
+        }
+    else:
+        raise ImproperlyConfigured(f"CHAT_LAYER must be 'pubsub' or 'core', not {CHAT_LAYER!r}")
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+    logging.getLogger("chatproject").warning(
+        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
+        "process only. Set REDIS_URL to run several workers."
+    )
+
+# --- Chat limits (0 switches a limit off) --------------------------------------------------
+CHAT_MAX_BODY = env_int("CHAT_MAX_BODY", default=2000)
+CHAT_MAX_FRAME = env_int("CHAT_MAX_FRAME", default=65536)
+CHAT_RATE = env_int("CHAT_RATE", default=10)
+CHAT_RATE_PERIOD = env_int("CHAT_RATE_PERIOD", default=10)
+CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", default=20)
+CHAT_HISTORY = env_int("CHAT_HISTORY", default=50)
+CHAT_RESUME_CAP = env_int("CHAT_RESUME_CAP", default=500)
+CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", default=45)
+CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
+
+# --- Internationalisation ------------------------------------------------------------------
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+USE_I18N = True
+USE_TZ = True
+TIME_ZONE = "UTC"
+
+# --- Static files --------------------------------------------------------------------------
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+# Serve straight from static/ so that `daphne chatproject.asgi:application` alone serves a
+# complete page; `collectstatic` is optional.
+SERVESTATIC_USE_FINDERS = True
+SERVESTATIC_AUTOREFRESH = DEBUG
+
+# --- Security headers ----------------------------------------------------------------------
+SECURE_CSP = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'"],
+    "img-src": ["'self'", "data:"],
+    "connect-src": ["'self'"],
+    "frame-ancestors": ["'none'"],
+    "base-uri": ["'none'"],
+    "form-action": ["'self'"],
+}
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# Behind TLS (the README's deployment), turn these on.
+SECURE_SSL_REDIRECT = env_bool("DJANGO_SECURE_SSL_REDIRECT", default=False)
+SESSION_COOKIE_SECURE = env_bool("DJANGO_SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SECURE_HSTS_SECONDS = env_int("DJANGO_HSTS_SECONDS", default=0)
+if env_bool("DJANGO_BEHIND_PROXY", default=False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Logging -------------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+}
