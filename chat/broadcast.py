@@ -14,7 +14,9 @@ GROUP = "lobby"
 EVENT_TYPE = "chat.frame"
 
 
-def frame_event(text: str, *, message_id: int | None = None, exclude: str | None = None) -> dict[str, Any]:
+def frame_event(
+    text: str, *, message_id: int | None = None, exclude: str | None = None
+) -> dict[str, Any]:
     """The layer event that carries one pre-encoded frame."""
     return {"type": EVENT_TYPE, "text": text, "id": message_id, "exclude": exclude}
 

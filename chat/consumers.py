@@ -28,7 +28,9 @@ def _history(*, after: int | None) -> tuple[list[dict[str, Any]], bool]:
     return [message_to_frame(m) for m in rows], truncated
 
 
-def _store(*, nick: str, body: str, client_id: str | None, session: str) -> tuple[dict[str, Any], bool]:
+def _store(
+    *, nick: str, body: str, client_id: str | None, session: str
+) -> tuple[dict[str, Any], bool]:
     message, created = services.message_create(
         nick=nick, body=body, client_id=client_id, session=session
     )
@@ -181,7 +183,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
         logger.warning("refused frame session=%s code=%s", self.session, exc.code)
-        await self.send(text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id))
+        await self.send(
+            text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id)
+        )
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """Forward a pre-encoded broadcast frame (hot path: no parsing, no database)."""

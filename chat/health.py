@@ -37,7 +37,9 @@ async def check_channel_layer() -> str | None:
         return "no channel layer configured"
     if not settings.REDIS_URL:
         return None
-    client = aioredis.Redis.from_url(settings.REDIS_URL, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT)
+    client = aioredis.Redis.from_url(
+        settings.REDIS_URL, socket_timeout=TIMEOUT, socket_connect_timeout=TIMEOUT
+    )
     try:
         await asyncio.wait_for(client.ping(), TIMEOUT)
     except Exception as exc:

@@ -5,12 +5,40 @@ from __future__ import annotations
 import secrets
 
 _ADJECTIVES = (
-    "Amber", "Brave", "Calm", "Clever", "Swift", "Gentle", "Happy", "Jolly", "Lucky",
-    "Quiet", "Sunny", "Witty", "Bold", "Bright", "Kind", "Merry",
+    "Amber",
+    "Brave",
+    "Calm",
+    "Clever",
+    "Swift",
+    "Gentle",
+    "Happy",
+    "Jolly",
+    "Lucky",
+    "Quiet",
+    "Sunny",
+    "Witty",
+    "Bold",
+    "Bright",
+    "Kind",
+    "Merry",
 )
 _ANIMALS = (
-    "Otter", "Falcon", "Panda", "Fox", "Heron", "Lynx", "Koala", "Tapir", "Jaguar",
-    "Capybara", "Toucan", "Dolphin", "Badger", "Owl", "Seal", "Wren",
+    "Otter",
+    "Falcon",
+    "Panda",
+    "Fox",
+    "Heron",
+    "Lynx",
+    "Koala",
+    "Tapir",
+    "Jaguar",
+    "Capybara",
+    "Toucan",
+    "Dolphin",
+    "Badger",
+    "Owl",
+    "Seal",
+    "Wren",
 )
 
 

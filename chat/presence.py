@@ -45,9 +45,13 @@ class PresenceTracker:
         self.local_group = f"chat.worker.{self.worker_id}"
         self.ttl = max(ttl, 3)
         self.local: dict[str, str] = {}
-        self._redis = aioredis.Redis.from_url(
-            redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
-        ) if redis_url else None
+        self._redis = (
+            aioredis.Redis.from_url(
+                redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
+            )
+            if redis_url
+            else None
+        )
         self._last_sent: list[dict[str, str]] | None = None
         self._flush_handle: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -148,9 +152,7 @@ class PresenceTracker:
             if online != self._last_sent and self.local:
                 self._last_sent = online
                 try:
-                    await broadcast.publish(
-                        protocol.presence_frame(online), group=self.local_group
-                    )
+                    await broadcast.publish(protocol.presence_frame(online), group=self.local_group)
                 except Exception as exc:
                     logger.warning("presence: local broadcast failed (%s)", exc)
 

@@ -103,9 +103,7 @@ def validate_nick(nick: Any) -> str:
     if not trimmed:
         raise ProtocolError(INVALID_NICK, "The nickname is empty.")
     if len(trimmed) > MAX_NICK:
-        raise ProtocolError(
-            INVALID_NICK, f"The nickname is longer than {MAX_NICK} characters."
-        )
+        raise ProtocolError(INVALID_NICK, f"The nickname is longer than {MAX_NICK} characters.")
     if _has_control_chars(trimmed):
         raise ProtocolError(INVALID_NICK, "The nickname contains control characters.")
     return trimmed

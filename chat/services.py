@@ -11,7 +11,9 @@ from chat.models import Message
 logger = logging.getLogger(__name__)
 
 
-def message_create(*, nick: str, body: str, client_id: str | None, session: str) -> tuple[Message, bool]:
+def message_create(
+    *, nick: str, body: str, client_id: str | None, session: str
+) -> tuple[Message, bool]:
     """Store a message; return it and whether it is new.
 
     Idempotent by `client_id`: a second call with a stored `client_id` stores nothing and

@@ -1,0 +1,71 @@
+"""Shared fixtures: real Redis, real daphne processes, the test database's URL."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+
+import pytest
+
+from tests.live import Daphne, base_env, database_url
+
+IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+def _missing(reason: str) -> None:
+    """Locally a missing service skips with a reason; in CI it is a failure."""
+    if IN_CI:
+        pytest.fail(f"{reason} (required in CI)")
+    pytest.skip(reason)
+
+
+@pytest.fixture
+def redis_url() -> Iterator[str]:
+    """A real Redis, with this project's keys cleared before the test."""
+    import redis
+
+    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    client = redis.Redis.from_url(url, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        _missing(f"Redis not reachable at {url}: {exc}")
+    for key in client.scan_iter("chat:*"):
+        client.delete(key)
+    for key in client.scan_iter("asgi*"):
+        client.delete(key)
+    yield url
+    client.close()
+
+
+@pytest.fixture
+def live_db_url(transactional_db: None) -> str:
+    """DATABASE_URL of the test database, for child processes."""
+    from django.db import connection
+
+    return database_url(connection.settings_dict)
+
+
+@pytest.fixture
+def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
+    """Start daphne processes; all are stopped at the end of the test."""
+    started: list[Daphne] = []
+
+    def start(
+        *,
+        redis_url: str | None,
+        name: str = "web",
+        extra_args: list[str] | None = None,
+        **env: str,
+    ) -> Daphne:
+        proc = Daphne(
+            env=base_env(db_url=live_db_url, redis_url=redis_url, **env),
+            name=name,
+            extra_args=extra_args,
+        )
+        started.append(proc)
+        return proc.start()
+
+    yield start
+    for proc in started:
+        proc.stop()

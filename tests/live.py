@@ -1,0 +1,131 @@
+"""Real daphne processes for cross-process tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+DAPHNE = str(Path(sys.executable).parent / "daphne")
+ARTIFACTS = ROOT / "test-artifacts"
+
+
+def free_port() -> int:
+    """A TCP port that was free a moment ago."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: dict) -> str:
+    """A DATABASE_URL for the database the test process is using."""
+    engine = settings_dict["ENGINE"]
+    if engine.endswith("sqlite3"):
+        return f"sqlite:///{settings_dict['NAME']}"
+    if engine.endswith("postgresql"):
+        user = settings_dict.get("USER") or ""
+        password = settings_dict.get("PASSWORD") or ""
+        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
+        host = settings_dict.get("HOST") or "127.0.0.1"
+        port = settings_dict.get("PORT") or "5432"
+        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
+    raise RuntimeError(f"unsupported engine for live tests: {engine}")
+
+
+class Daphne:
+    """One daphne process serving the project on a free port."""
+
+    def __init__(
+        self, *, env: dict[str, str], name: str, extra_args: list[str] | None = None
+    ) -> None:
+        self.port = free_port()
+        self.env = env
+        self.name = name
+        self.extra_args = extra_args or []
+        self.proc: subprocess.Popen[bytes] | None = None
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.log_path = ARTIFACTS / f"daphne-{name}-{self.port}.log"
+
+    @property
+    def http_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}/ws/chat/"
+
+    def start(self, *, timeout: float = 30) -> Daphne:
+        """Start the process and wait until /healthz answers 200."""
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen(
+            [
+                DAPHNE,
+                "-b",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                *self.extra_args,
+                "chatproject.asgi:application",
+            ],
+            cwd=ROOT,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(
+                    f"daphne {self.name} exited: {self.log_path.read_text()[-3000:]}"
+                )
+            with contextlib.suppress(OSError, urllib.error.URLError):
+                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as resp:
+                    if resp.status == 200:
+                        return self
+            time.sleep(0.1)
+        raise RuntimeError(
+            f"daphne {self.name} did not become healthy: {self.log_path.read_text()[-3000:]}"
+        )
+
+    def kill(self, sig: int = signal.SIGKILL) -> None:
+        """Send a signal and wait for the process to end."""
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+
+    def stop(self) -> None:
+        """Stop quietly (end of a test)."""
+        self.kill(signal.SIGTERM)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+
+def base_env(*, db_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
+    """The environment of a daphne child: real settings, test database, given Redis."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DJANGO_", "REDIS_"))}
+    env.update(
+        DJANGO_SETTINGS_MODULE="chatproject.settings",
+        DJANGO_SECRET_KEY="test-only-not-a-secret",
+        DJANGO_DEBUG="false",
+        DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
+        DATABASE_URL=db_url,
+        PYTHONUNBUFFERED="1",
+    )
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+    env.update(overrides)
+    return env
