@@ -42,7 +42,11 @@ def parse_query(query_string: bytes) -> tuple[str | None, int | None]:
     params = parse_qs(query_string.decode("latin-1"))
     nick = params.get("nick", [None])[0]
     after_raw = params.get("after", [None])[0]
-    after = int(after_raw) if after_raw is not None and after_raw.isdigit() else None
+    after = (
+        int(after_raw)
+        if after_raw is not None and after_raw.isascii() and after_raw.isdigit()
+        else None
+    )
     return nick, after
 
 
@@ -137,12 +141,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         elif isinstance(frame, protocol.Rename):
             self.nick = frame.nick
             await self.tracker.rename(self.session, self.nick)
-        elif isinstance(frame, protocol.Typing):
-            if self.typing.allow():
-                await broadcast.publish(
-                    protocol.typing_frame(session=self.session, nick=self.nick),
-                    exclude=self.session,
-                )
+        elif isinstance(frame, protocol.Typing) and self.typing.allow():
+            await broadcast.publish(
+                protocol.typing_frame(session=self.session, nick=self.nick),
+                exclude=self.session,
+            )
 
     async def _send_message(self, frame: protocol.SendMessage) -> None:
         retry_after = self.rate.check()

@@ -26,7 +26,6 @@ from chat import broadcast, protocol
 logger = logging.getLogger(__name__)
 
 FLUSH_DELAY = 0.15
-KEY_PREFIX = "chat:presence"
 
 
 def sort_online(entries: dict[str, str]) -> list[dict[str, str]]:
@@ -58,7 +57,7 @@ class PresenceTracker:
 
     @property
     def _key(self) -> str:
-        return f"{KEY_PREFIX}:w:{self.worker_id}"
+        return f"{self.prefix}:w:{self.worker_id}"
 
     async def join(self, session: str, nick: str) -> list[dict[str, str]]:
         """Add a session; return the online list including it."""
@@ -93,12 +92,12 @@ class PresenceTracker:
             return sort_online(self.local)
         try:
             now = time.time()
-            workers = await self._redis.zrangebyscore(f"{KEY_PREFIX}:workers", now, "+inf")
+            workers = await self._redis.zrangebyscore(f"{self.prefix}:workers", now, "+inf")
             merged: dict[str, str] = {}
             if workers:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for worker in workers:
-                        pipe.hgetall(f"{KEY_PREFIX}:w:{worker}")
+                        pipe.hgetall(f"{self.prefix}:w:{worker}")
                     for entries in await pipe.execute():
                         merged.update(entries)
             merged.update(self.local)
@@ -116,8 +115,8 @@ class PresenceTracker:
             if self.local:
                 pipe.hset(self._key, mapping=self.local)
                 pipe.expire(self._key, self.ttl)
-            pipe.zadd(f"{KEY_PREFIX}:workers", {self.worker_id: expires})
-            pipe.zremrangebyscore(f"{KEY_PREFIX}:workers", "-inf", time.time())
+            pipe.zadd(f"{self.prefix}:workers", {self.worker_id: expires})
+            pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", time.time())
             await pipe.execute()
 
     def schedule_flush(self) -> None:

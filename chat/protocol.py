@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import unicodedata
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 # Error codes of SPEC.md.
@@ -24,12 +24,13 @@ UNAVAILABLE = "unavailable"
 MAX_NICK = 32
 MAX_CLIENT_ID = 64
 
-# Named WebSocket close codes (RFC 6455).
-CLOSE_GOING_AWAY = 1001
-CLOSE_POLICY_VIOLATION = 1008
-CLOSE_TOO_BIG = 1009
-CLOSE_TRY_AGAIN_LATER = 1013
-CLOSE_SERVICE_RESTART = 1012
+# Named close codes. daphne (autobahn) lets an application send only 1000 or 3000-4999, so
+# the application's own codes are 4000 plus the RFC 6455 code they stand for.
+CLOSE_NORMAL = 1000
+CLOSE_POLICY_VIOLATION = 4008  # RFC 1008: abuse (persistent flooding)
+CLOSE_TOO_BIG = 4009  # RFC 1009: a frame over CHAT_MAX_FRAME
+CLOSE_SERVICE_RESTART = 4012  # RFC 1012: the worker is shutting down; reconnect
+CLOSE_TRY_AGAIN_LATER = 4013  # RFC 1013: a dependency (database) failed; reconnect later
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -68,7 +69,16 @@ ClientFrame = SendMessage | Rename | Typing
 
 
 def _has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp") for ch in text)
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in text)
+
+
+def _has_surrogates(text: str) -> bool:
+    """Lone surrogates (from JSON like "\\ud800") cannot be stored or sent as UTF-8."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
 
 
 def validate_body(body: Any, *, max_body: int, client_id: str | None = None) -> str:
@@ -82,9 +92,11 @@ def validate_body(body: Any, *, max_body: int, client_id: str | None = None) -> 
     trimmed = body.strip()
     if not trimmed:
         raise ProtocolError(INVALID_BODY, "The message is empty.", client_id=client_id)
-    if "\x00" in trimmed:
+    if "\x00" in trimmed or _has_surrogates(trimmed):
         raise ProtocolError(
-            INVALID_BODY, "The message contains a NUL character.", client_id=client_id
+            INVALID_BODY,
+            "The message contains a NUL character or invalid Unicode.",
+            client_id=client_id,
         )
     if max_body and len(trimmed) > max_body:
         raise ProtocolError(
@@ -131,7 +143,10 @@ def parse_client_frame(text: str, *, max_body: int) -> ClientFrame:
     if not isinstance(data, dict):
         raise ProtocolError(INVALID_TYPE, "The frame must be a JSON object with a 'type'.")
     raw_client_id = data.get("client_id")
-    echo_id = raw_client_id if isinstance(raw_client_id, str) and len(raw_client_id) <= 64 else None
+    try:
+        echo_id = validate_client_id(raw_client_id)
+    except ProtocolError:
+        echo_id = None
     kind = data.get("type")
     if kind == "message":
         client_id = validate_client_id(raw_client_id)
@@ -155,7 +170,7 @@ def encode(frame: dict[str, Any]) -> str:
 
 def isoformat(moment: datetime) -> str:
     """ISO 8601 in UTC with a 'Z', millisecond precision."""
-    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def message_frame(

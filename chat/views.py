@@ -5,20 +5,71 @@ from __future__ import annotations
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_safe
 
-from chat import health, selectors
+from chat import health, protocol, selectors
 from chat.serializers import message_to_frame
 
 
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
-    """The chat page; its configuration reaches the script through json_script."""
+    """The chat page; its configuration and UI strings reach the script through json_script."""
+
+    def plural(singular: str, plural_: str) -> dict[str, str]:
+        # Both forms for Intl.PluralRules' "one" and "other" (enough for en and pt-BR).
+        return {"one": ngettext(singular, plural_, 1), "other": ngettext(singular, plural_, 2)}
+
+    strings = {
+        "connecting": gettext("Connecting…"),
+        "online": gettext("Online"),
+        "reconnecting": gettext("Reconnecting…"),
+        "reconnectingIn": gettext("Reconnecting in %(seconds)s s"),
+        "offline": gettext("Offline"),
+        "onlineCount": plural("%(count)s online", "%(count)s online"),
+        "you": gettext("You"),
+        "youSuffix": gettext("(you)"),
+        "joined": gettext("%(nick)s joined"),
+        "left": gettext("%(nick)s left"),
+        "renamed": gettext("%(old)s is now %(new)s"),
+        "manyJoined": plural("%(count)s person joined", "%(count)s people joined"),
+        "manyLeft": plural("%(count)s person left", "%(count)s people left"),
+        "typingOne": gettext("%(nick)s is typing…"),
+        "typingTwo": gettext("%(first)s and %(second)s are typing…"),
+        "typingMany": gettext("Several people are typing…"),
+        "pending": gettext("Sending…"),
+        "retrying": gettext("Waiting to send…"),
+        "sent": gettext("Sent"),
+        "failed": gettext("Not sent: %(reason)s"),
+        "retry": gettext("Retry"),
+        "discard": gettext("Discard"),
+        "newMessages": plural("%(count)s new message", "%(count)s new messages"),
+        "charsLeft": plural("%(count)s character left", "%(count)s characters left"),
+        "charsOver": plural("%(count)s character too many", "%(count)s characters too many"),
+        "nickInvalid": gettext("Nickname refused: %(reason)s"),
+        "nickEmpty": gettext("Enter a nickname."),
+        "nickTooLong": gettext("At most %(max)s characters."),
+        "nickControl": gettext("Control characters are not allowed."),
+        "historyError": gettext("Could not load earlier messages; some may be missing."),
+        "errors": {
+            "too_long": gettext("the message is too long."),
+            "invalid_body": gettext("the message is empty or invalid."),
+            "invalid_json": gettext("the server could not read it."),
+            "invalid_type": gettext("the server could not read it."),
+            "binary_unsupported": gettext("the server could not read it."),
+            "invalid_nick": gettext("the nickname is not allowed."),
+            "rate_limited": gettext("too many messages; waiting."),
+            "unavailable": gettext("the server could not store it."),
+            "unknown": gettext("the server refused it."),
+        },
+    }
     config = {
         "wsPath": "/ws/chat/",
         "apiPath": "/api/messages",
         "maxBody": settings.CHAT_MAX_BODY,
+        "maxNick": protocol.MAX_NICK,
         "typingInterval": settings.CHAT_TYPING_INTERVAL,
+        "strings": strings,
     }
     return render(request, "chat/index.html", {"chat_config": config})
 
@@ -31,7 +82,7 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
     raw = request.GET.get(name)
     if raw is None:
         return None
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise ValueError(f"'{name}' must be a non-negative integer.")
     return int(raw)
 

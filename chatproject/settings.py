@@ -91,7 +91,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": env_int("SQLITE_TIMEOUT", default=10),
     }
     # Live-server tests run daphne in a child process: the test database must be a file.
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "test_db.sqlite3")}
+    # (one file per test process, so that concurrent test runs do not share it).
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test_db_{os.getpid()}.sqlite3")}
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer -------------------------------------------------------------------------
@@ -99,6 +100,9 @@ REDIS_URL = env_str("REDIS_URL", default="")
 # "pubsub" (default: one publish per message, one subscription per worker) or "core"
 # (channels-redis's list-based layer); the README explains the choice.
 CHAT_LAYER = env_str("CHAT_LAYER", default="pubsub")
+# Prefix of every Redis key and channel the chat uses, so that several deployments (or test
+# runs) can share one Redis.
+CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", default="chat")
 
 if REDIS_URL:
     _redis_host = {
@@ -115,6 +119,7 @@ if REDIS_URL:
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
                 "CONFIG": {
                     "hosts": [_redis_host],
+                    "prefix": f"{CHAT_REDIS_PREFIX}:asgi",
                     # Messages waiting for one socket; past this, group_send drops them.
                     "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
                     # Must not be shorter than daphne's --websocket_timeout.
@@ -126,7 +131,7 @@ if REDIS_URL:
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [_redis_host]},
+                "CONFIG": {"hosts": [_redis_host], "prefix": f"{CHAT_REDIS_PREFIX}:asgi"},
             }
         }
     else:

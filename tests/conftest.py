@@ -10,6 +10,9 @@ import pytest
 from tests.live import Daphne, base_env, database_url
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+# Every Redis key and channel of this test process starts with this, so that test runs
+# sharing one Redis do not hear each other.
+REDIS_PREFIX = f"test{os.getpid()}"
 
 
 def _missing(reason: str) -> None:
@@ -30,9 +33,7 @@ def redis_url() -> Iterator[str]:
         client.ping()
     except redis.RedisError as exc:
         _missing(f"Redis not reachable at {url}: {exc}")
-    for key in client.scan_iter("chat:*"):
-        client.delete(key)
-    for key in client.scan_iter("asgi*"):
+    for key in client.scan_iter(f"{REDIS_PREFIX}:*"):
         client.delete(key)
     yield url
     client.close()
@@ -58,6 +59,7 @@ def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
         extra_args: list[str] | None = None,
         **env: str,
     ) -> Daphne:
+        env.setdefault("CHAT_REDIS_PREFIX", REDIS_PREFIX)
         proc = Daphne(
             env=base_env(db_url=live_db_url, redis_url=redis_url, **env),
             name=name,

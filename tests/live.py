@@ -87,10 +87,12 @@ class Daphne:
                 raise RuntimeError(
                     f"daphne {self.name} exited: {self.log_path.read_text()[-3000:]}"
                 )
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as resp:
-                    if resp.status == 200:
-                        return self
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(f"{self.http_url}/healthz", timeout=2) as resp,
+            ):
+                if resp.status == 200:
+                    return self
             time.sleep(0.1)
         raise RuntimeError(
             f"daphne {self.name} did not become healthy: {self.log_path.read_text()[-3000:]}"

@@ -1,0 +1,303 @@
+"""The consumer through Channels' WebsocketCommunicator (in-memory layer, real database)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from channels.layers import channel_layers
+from channels.testing import WebsocketCommunicator
+
+from chat.models import Message
+from chatproject.asgi import application
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://localhost")
+
+
+@pytest.fixture(autouse=True)
+def fresh_layer():
+    """Each test gets its own in-memory layer (its queues belong to one event loop)."""
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+class Socket:
+    """A communicator that has been greeted."""
+
+    def __init__(self, comm: WebsocketCommunicator, hello: dict) -> None:
+        self.comm = comm
+        self.hello = hello
+
+    async def send(self, frame: dict | str) -> None:
+        await self.comm.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
+
+    async def recv(self, timeout: float = 2) -> dict:
+        return json.loads(await self.comm.receive_from(timeout=timeout))
+
+    async def recv_type(self, kind: str, timeout: float = 2) -> dict:
+        while True:
+            frame = await self.recv(timeout)
+            if frame["type"] == kind:
+                return frame
+
+    async def assert_no_message(self, timeout: float = 0.3) -> None:
+        """No `message` frame arrives within `timeout` (presence frames may)."""
+        while not await self.comm.receive_nothing(timeout=timeout):
+            frame = await self.recv()
+            assert frame["type"] != "message", frame
+
+    async def close(self) -> None:
+        await self.comm.disconnect()
+
+
+async def open_socket(query: str = "") -> Socket:
+    comm = WebsocketCommunicator(application, f"/ws/chat/{query}", headers=[ORIGIN])
+    connected, _ = await comm.connect()
+    assert connected
+    hello = json.loads(await comm.receive_from())
+    assert hello["type"] == "hello"
+    return Socket(comm, hello)
+
+
+@pytest.fixture
+async def pair():
+    a = await open_socket("?nick=Ana")
+    b = await open_socket("?nick=Bia")
+    yield a, b
+    await a.close()
+    await b.close()
+
+
+async def test_hello_has_session_nick_history_online_and_limits():
+    sock = await open_socket("?nick=Ana")
+    try:
+        hello = sock.hello
+        assert hello["nick"] == "Ana"
+        assert hello["session"]
+        assert hello["history"] == []
+        assert {"session": hello["session"], "nick": "Ana"} in hello["online"]
+        assert hello["limits"]["max_body"] == 2000
+    finally:
+        await sock.close()
+
+
+async def test_guest_nick_when_none_given():
+    sock = await open_socket()
+    try:
+        assert 1 <= len(sock.hello["nick"]) <= 32
+    finally:
+        await sock.close()
+
+
+async def test_message_reaches_both_sockets_as_the_same_stored_message(pair):
+    a, b = pair
+    await a.send({"type": "message", "body": "  hello  ", "client_id": "c-1"})
+    got_a = await a.recv_type("message")
+    got_b = await b.recv_type("message")
+    assert got_a == got_b
+    stored = await Message.objects.aget(client_id="c-1")
+    assert got_a["id"] == stored.id
+    assert got_a["body"] == "hello"
+    assert got_a["nick"] == "Ana"
+    assert got_a["session"] == a.hello["session"]
+    assert got_a["sent_at"].endswith("Z")
+
+
+async def test_resend_with_known_client_id_is_acknowledged_once(pair):
+    a, b = pair
+    await a.send({"type": "message", "body": "once", "client_id": "dup"})
+    first = await a.recv_type("message")
+    await b.recv_type("message")
+    await a.send({"type": "message", "body": "once", "client_id": "dup"})
+    again = await a.recv_type("message")
+    assert again == first
+    assert await Message.objects.filter(client_id="dup").acount() == 1
+    await b.assert_no_message()
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ("not json", "invalid_json"),
+        ("[1, 2]", "invalid_type"),
+        ({"type": "shout", "body": "x"}, "invalid_type"),
+        ({"type": "message"}, "invalid_body"),
+        ({"type": "message", "body": 42}, "invalid_body"),
+        ({"type": "message", "body": "   "}, "invalid_body"),
+        ({"type": "message", "body": "x" * 2001}, "too_long"),
+        ({"type": "nick", "nick": ""}, "invalid_nick"),
+        ({"type": "nick", "nick": "x" * 33}, "invalid_nick"),
+        ({"type": "nick", "nick": "bad\x07bell"}, "invalid_nick"),
+    ],
+)
+async def test_bad_frame_gets_error_code_and_socket_stays_open(pair, frame, code):
+    a, b = pair
+    await a.send(frame)
+    error = await a.recv_type("error")
+    assert error["code"] == code
+    assert error["detail"]
+    # Still open and working; nothing was stored or broadcast for the bad frame.
+    await a.send({"type": "message", "body": "after the error"})
+    assert (await a.recv_type("message"))["body"] == "after the error"
+    assert (await b.recv_type("message"))["body"] == "after the error"
+    assert await Message.objects.acount() == 1
+
+
+async def test_binary_frame_gets_binary_unsupported(pair):
+    a, _ = pair
+    await a.comm.send_to(bytes_data=b"\x00\x01")
+    error = await a.recv_type("error")
+    assert error["code"] == "binary_unsupported"
+
+
+async def test_error_echoes_client_id(pair):
+    a, _ = pair
+    await a.send({"type": "message", "body": "", "client_id": "c-9"})
+    error = await a.recv_type("error")
+    assert error["client_id"] == "c-9"
+
+
+async def test_frame_over_hard_cap_closes_with_4009(pair, settings):
+    settings.CHAT_MAX_FRAME = 100
+    a, _ = pair
+    await a.send({"type": "message", "body": "x" * 200})
+    closed = await a.comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4009}
+    assert await Message.objects.acount() == 0
+
+
+async def test_rename_updates_presence_for_everyone(pair):
+    a, b = pair
+    await a.send({"type": "nick", "nick": "Ana Maria"})
+    for sock in (a, b):
+        while True:
+            presence = await sock.recv_type("presence")
+            if {"session": a.hello["session"], "nick": "Ana Maria"} in presence["online"]:
+                break
+    await a.send({"type": "message", "body": "renamed"})
+    assert (await b.recv_type("message"))["nick"] == "Ana Maria"
+
+
+async def test_leave_updates_presence():
+    a = await open_socket("?nick=Ana")
+    b = await open_socket("?nick=Bia")
+    try:
+        await a.close()
+        while True:
+            presence = await b.recv_type("presence")
+            if presence["count"] == 1:
+                break
+        assert presence["online"] == [{"session": b.hello["session"], "nick": "Bia"}]
+    finally:
+        await b.close()
+
+
+async def test_typing_reaches_others_not_the_typist_and_is_not_stored(pair):
+    a, b = pair
+    await a.send({"type": "typing"})
+    typing = await b.recv_type("typing")
+    assert typing == {"type": "typing", "session": a.hello["session"], "nick": "Ana"}
+    await a.send({"type": "message", "body": "marker"})
+    # The typist's next frames skip any typing notice of its own.
+    while True:
+        frame = await a.recv()
+        assert frame["type"] != "typing"
+        if frame["type"] == "message":
+            break
+    assert await Message.objects.acount() == 1
+
+
+async def test_typing_is_throttled(pair):
+    a, b = pair
+    for _ in range(5):
+        await a.send({"type": "typing"})
+    await b.recv_type("typing")
+    await a.send({"type": "message", "body": "marker"})
+    while True:
+        frame = await b.recv()
+        assert frame["type"] != "typing", "a second typing notice got through the throttle"
+        if frame["type"] == "message":
+            break
+
+
+async def test_history_on_join_is_the_latest_messages_oldest_first(settings):
+    settings.CHAT_HISTORY = 3
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(5)
+    ]
+    sock = await open_socket()
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[-3:]
+        assert sock.hello["truncated"] is False
+    finally:
+        await sock.close()
+
+
+async def test_resume_after_sends_every_missed_message(settings):
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    sock = await open_socket(f"?after={ids[1]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[2:]
+        assert sock.hello["truncated"] is False
+    finally:
+        await sock.close()
+
+
+async def test_resume_cap_keeps_newest_and_flags_truncation(settings):
+    settings.CHAT_RESUME_CAP = 2
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    sock = await open_socket(f"?after={ids[0]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[-2:]
+        assert sock.hello["truncated"] is True
+    finally:
+        await sock.close()
+
+
+async def test_storage_failure_gets_unavailable_and_nothing_is_broadcast(pair, monkeypatch):
+    a, b = pair
+
+    def broken(**kwargs):
+        raise RuntimeError("database is locked")
+
+    monkeypatch.setattr("chat.services.message_create", broken)
+    await a.send({"type": "message", "body": "lost?", "client_id": "c-u"})
+    error = await a.recv_type("error")
+    assert error["code"] == "unavailable"
+    assert error["client_id"] == "c-u"
+    await b.assert_no_message()
+
+
+async def test_rate_limited_past_the_rate(pair, settings):
+    settings.CHAT_RATE = 2
+    settings.CHAT_RATE_PERIOD = 60
+    a = await open_socket("?nick=Fast")
+    try:
+        for i in range(3):
+            await a.send({"type": "message", "body": f"m{i}", "client_id": f"r{i}"})
+        codes = []
+        for _ in range(3):
+            frame = await a.recv()
+            while frame["type"] == "presence":
+                frame = await a.recv()
+            codes.append(frame.get("code") or frame["type"])
+        assert codes == ["message", "message", "rate_limited"]
+        assert await Message.objects.acount() == 2
+    finally:
+        await a.close()
+
+
+async def test_foreign_origin_is_refused():
+    comm = WebsocketCommunicator(
+        application, "/ws/chat/", headers=[(b"origin", b"http://localhost.evil.example")]
+    )
+    connected, _ = await comm.connect()
+    assert not connected
+    await comm.disconnect()

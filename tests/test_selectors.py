@@ -1,0 +1,139 @@
+"""Reads (chat.selectors)."""
+
+from __future__ import annotations
+
+import pytest
+
+from chat.models import Message
+from chat.selectors import message_list_after, message_list_latest
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def ids() -> list[int]:
+    """Ten stored messages, their ids in order."""
+    return [Message.objects.create(nick="Ana", body=f"m{n}", session="s").id for n in range(10)]
+
+
+def id_list(rows: list[Message]) -> list[int]:
+    return [m.id for m in rows]
+
+
+# --- message_list_after ---------------------------------------------------------------------
+
+
+def test_message_list_after_returns_the_ids_above_after(ids):
+    assert id_list(message_list_after(after=ids[6], limit=100)) == ids[7:]
+
+
+def test_message_list_after_zero_returns_everything(ids):
+    assert id_list(message_list_after(after=0, limit=100)) == ids
+
+
+def test_message_list_after_is_oldest_first(ids):
+    rows = message_list_after(after=0, limit=100)
+    assert [m.body for m in rows] == [f"m{n}" for n in range(10)]
+
+
+def test_message_list_after_limit_keeps_the_oldest(ids):
+    assert id_list(message_list_after(after=ids[1], limit=3)) == ids[2:5]
+
+
+def test_message_list_after_the_last_id_is_empty(ids):
+    assert message_list_after(after=ids[-1], limit=100) == []
+
+
+def test_message_list_after_an_id_beyond_the_last_is_empty(ids):
+    assert message_list_after(after=ids[-1] + 1000, limit=100) == []
+
+
+def test_message_list_after_on_an_empty_table_is_empty():
+    assert message_list_after(after=0, limit=10) == []
+
+
+def test_message_list_after_limit_zero_is_empty(ids):
+    assert message_list_after(after=0, limit=0) == []
+
+
+def test_message_list_after_skips_deleted_ids(ids):
+    Message.objects.filter(id=ids[5]).delete()
+    assert id_list(message_list_after(after=ids[3], limit=100)) == [ids[4], *ids[6:]]
+
+
+def test_message_list_after_returns_a_list(ids):
+    assert isinstance(message_list_after(after=0, limit=1), list)
+
+
+# --- message_list_latest --------------------------------------------------------------------
+
+
+def test_message_list_latest_returns_the_newest_n(ids):
+    rows, _ = message_list_latest(limit=3)
+    assert id_list(rows) == ids[-3:]
+
+
+def test_message_list_latest_is_oldest_first(ids):
+    rows, _ = message_list_latest(limit=3)
+    assert [m.body for m in rows] == ["m7", "m8", "m9"]
+
+
+def test_message_list_latest_is_truncated_when_older_messages_exist(ids):
+    _, truncated = message_list_latest(limit=3)
+    assert truncated is True
+
+
+def test_message_list_latest_is_not_truncated_when_all_fit(ids):
+    rows, truncated = message_list_latest(limit=10)
+    assert (id_list(rows), truncated) == (ids, False)
+
+
+def test_message_list_latest_is_not_truncated_with_room_to_spare(ids):
+    _, truncated = message_list_latest(limit=50)
+    assert truncated is False
+
+
+def test_message_list_latest_on_an_empty_table():
+    assert message_list_latest(limit=5) == ([], False)
+
+
+def test_message_list_latest_after_returns_the_newest_above_after(ids):
+    rows, _ = message_list_latest(limit=3, after=ids[2])
+    assert id_list(rows) == ids[-3:]
+
+
+def test_message_list_latest_after_is_truncated_when_more_above_after(ids):
+    _, truncated = message_list_latest(limit=3, after=ids[2])
+    assert truncated is True
+
+
+def test_message_list_latest_after_is_not_truncated_when_all_above_after_fit(ids):
+    rows, truncated = message_list_latest(limit=3, after=ids[6])
+    assert (id_list(rows), truncated) == (ids[7:], False)
+
+
+def test_message_list_latest_after_the_last_id_is_empty(ids):
+    assert message_list_latest(limit=3, after=ids[-1]) == ([], False)
+
+
+def test_message_list_latest_limit_zero_returns_no_rows(ids):
+    rows, _ = message_list_latest(limit=0)
+    assert rows == []
+
+
+def test_message_list_latest_limit_zero_is_truncated_when_messages_exist(ids):
+    _, truncated = message_list_latest(limit=0)
+    assert truncated is True
+
+
+def test_message_list_latest_limit_zero_is_not_truncated_on_an_empty_table():
+    assert message_list_latest(limit=0) == ([], False)
+
+
+def test_message_list_latest_limit_zero_after_the_last_id_is_not_truncated(ids):
+    assert message_list_latest(limit=0, after=ids[-1]) == ([], False)
+
+
+def test_message_list_latest_negative_limit_returns_no_rows(ids):
+    rows, _ = message_list_latest(limit=-1)
+    assert rows == []
