@@ -71,3 +71,16 @@ def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
     yield start
     for proc in started:
         proc.stop()
+
+
+@pytest.fixture(autouse=True)
+def _close_async_orm_connections() -> Iterator[None]:
+    """Close the connections that async code opened in asgiref's executor thread.
+
+    Without this the test database cannot be dropped on PostgreSQL at the end of the run.
+    """
+    yield
+    from asgiref.sync import SyncToAsync
+    from django.db import connections
+
+    SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
