@@ -12,6 +12,7 @@ Changes are coalesced: many joins within `FLUSH_DELAY` produce one `presence` br
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import secrets
@@ -44,6 +45,7 @@ class PresenceTracker:
         self.local_group = f"chat.worker.{self.worker_id}"
         self.ttl = max(ttl, 3)
         self.local: dict[str, str] = {}
+        self.prefix = f"{settings.CHAT_REDIS_PREFIX}:presence"
         self._redis = (
             aioredis.Redis.from_url(
                 redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
@@ -118,6 +120,16 @@ class PresenceTracker:
             pipe.zadd(f"{self.prefix}:workers", {self.worker_id: expires})
             pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", time.time())
             await pipe.execute()
+
+    async def aclose(self) -> None:
+        """Stop the background tasks and close the Redis connection."""
+        for task in (self._heartbeat, self._flush_handle):
+            if task is not None and not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self._redis is not None:
+            await self._redis.aclose()
 
     def schedule_flush(self) -> None:
         """Broadcast the online list soon, once for a burst of changes."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -16,9 +18,9 @@ from chat.serializers import message_to_frame
 def index(request: HttpRequest) -> HttpResponse:
     """The chat page; its configuration and UI strings reach the script through json_script."""
 
-    def plural(singular: str, plural_: str) -> dict[str, str]:
-        # Both forms for Intl.PluralRules' "one" and "other" (enough for en and pt-BR).
-        return {"one": ngettext(singular, plural_, 1), "other": ngettext(singular, plural_, 2)}
+    def plural(forms: Callable[[int], str]) -> dict[str, str]:
+        # Both forms, for Intl.PluralRules' "one" and "other" (enough for en and pt-BR).
+        return {"one": forms(1), "other": forms(2)}
 
     strings = {
         "connecting": gettext("Connecting…"),
@@ -26,14 +28,16 @@ def index(request: HttpRequest) -> HttpResponse:
         "reconnecting": gettext("Reconnecting…"),
         "reconnectingIn": gettext("Reconnecting in %(seconds)s s"),
         "offline": gettext("Offline"),
-        "onlineCount": plural("%(count)s online", "%(count)s online"),
+        "onlineCount": plural(lambda n: ngettext("%(count)s online", "%(count)s online", n)),
         "you": gettext("You"),
         "youSuffix": gettext("(you)"),
         "joined": gettext("%(nick)s joined"),
         "left": gettext("%(nick)s left"),
         "renamed": gettext("%(old)s is now %(new)s"),
-        "manyJoined": plural("%(count)s person joined", "%(count)s people joined"),
-        "manyLeft": plural("%(count)s person left", "%(count)s people left"),
+        "manyJoined": plural(
+            lambda n: ngettext("%(count)s person joined", "%(count)s people joined", n)
+        ),
+        "manyLeft": plural(lambda n: ngettext("%(count)s person left", "%(count)s people left", n)),
         "typingOne": gettext("%(nick)s is typing…"),
         "typingTwo": gettext("%(first)s and %(second)s are typing…"),
         "typingMany": gettext("Several people are typing…"),
@@ -43,9 +47,15 @@ def index(request: HttpRequest) -> HttpResponse:
         "failed": gettext("Not sent: %(reason)s"),
         "retry": gettext("Retry"),
         "discard": gettext("Discard"),
-        "newMessages": plural("%(count)s new message", "%(count)s new messages"),
-        "charsLeft": plural("%(count)s character left", "%(count)s characters left"),
-        "charsOver": plural("%(count)s character too many", "%(count)s characters too many"),
+        "newMessages": plural(
+            lambda n: ngettext("%(count)s new message", "%(count)s new messages", n)
+        ),
+        "charsLeft": plural(
+            lambda n: ngettext("%(count)s character left", "%(count)s characters left", n)
+        ),
+        "charsOver": plural(
+            lambda n: ngettext("%(count)s character too many", "%(count)s characters too many", n)
+        ),
         "nickInvalid": gettext("Nickname refused: %(reason)s"),
         "nickEmpty": gettext("Enter a nickname."),
         "nickTooLong": gettext("At most %(max)s characters."),

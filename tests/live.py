@@ -62,19 +62,23 @@ class Daphne:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/chat/"
 
+    def command(self) -> list[str]:
+        """The command line of the server process."""
+        return [
+            DAPHNE,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            *self.extra_args,
+            "chatproject.asgi:application",
+        ]
+
     def start(self, *, timeout: float = 30) -> Daphne:
         """Start the process and wait until /healthz answers 200."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
-            [
-                DAPHNE,
-                "-b",
-                "127.0.0.1",
-                "-p",
-                str(self.port),
-                *self.extra_args,
-                "chatproject.asgi:application",
-            ],
+            self.command(),
             cwd=ROOT,
             env=self.env,
             stdout=log,
@@ -108,6 +112,11 @@ class Daphne:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
 
+    def restart(self, *, timeout: float = 30) -> Daphne:
+        """Kill the process and start a new one on the same port (clients reconnect to it)."""
+        self.kill()
+        return self.start(timeout=timeout)
+
     def stop(self) -> None:
         """Stop quietly (end of a test)."""
         self.kill(signal.SIGTERM)
@@ -131,3 +140,10 @@ def base_env(*, db_url: str, redis_url: str | None, **overrides: str) -> dict[st
         env["REDIS_URL"] = redis_url
     env.update(overrides)
     return env
+
+
+class Runserver(Daphne):
+    """`python manage.py runserver` (daphne's ASGI runserver) on a free port."""
+
+    def command(self) -> list[str]:
+        return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]

@@ -1,0 +1,108 @@
+"""Who is online, across two real daphne processes and Redis."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+
+import pytest
+
+from tests.wsclient import ChatClient
+
+pytestmark = [pytest.mark.live, pytest.mark.redis]
+
+TTL = 6
+
+
+@pytest.fixture
+def two_workers(daphne_factory, redis_url):
+    env = {"CHAT_PRESENCE_TTL": str(TTL)}
+    return (
+        daphne_factory(redis_url=redis_url, name="pa", **env),
+        daphne_factory(redis_url=redis_url, name="pb", **env),
+    )
+
+
+def nicks(frame: dict) -> list[str]:
+    return sorted(entry["nick"] for entry in frame["online"])
+
+
+async def wait_presence(client: ChatClient, expected: list[str], timeout: float = 10) -> dict:
+    """The first presence frame whose nicknames are `expected`."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
+        frame = await client.recv_type("presence", timeout=max(0.1, deadline - loop.time()))
+        if nicks(frame) == sorted(expected):
+            return frame
+
+
+async def test_join_on_either_worker_reaches_both(two_workers):
+    a, b = two_workers
+    ana = await ChatClient.connect(a.ws_url, nick="Ana")
+    bia = await ChatClient.connect(b.ws_url, nick="Bia")
+    try:
+        assert nicks(bia.hello) == ["Ana", "Bia"]
+        assert bia.hello["count"] == 2
+        frame = await wait_presence(ana, ["Ana", "Bia"])
+        assert frame["count"] == 2
+    finally:
+        await ana.close()
+        await bia.close()
+
+
+async def test_rename_reaches_both_workers(two_workers):
+    a, b = two_workers
+    ana = await ChatClient.connect(a.ws_url, nick="Ana")
+    bia = await ChatClient.connect(b.ws_url, nick="Bia")
+    try:
+        await bia.send({"type": "nick", "nick": "Beatriz"})
+        await wait_presence(ana, ["Ana", "Beatriz"])
+        await wait_presence(bia, ["Ana", "Beatriz"])
+    finally:
+        await ana.close()
+        await bia.close()
+
+
+async def test_leave_reaches_the_other_worker(two_workers):
+    a, b = two_workers
+    ana = await ChatClient.connect(a.ws_url, nick="Ana")
+    bia = await ChatClient.connect(b.ws_url, nick="Bia")
+    try:
+        await wait_presence(ana, ["Ana", "Bia"])
+        await bia.close()
+        frame = await wait_presence(ana, ["Ana"])
+        assert frame["count"] == 1
+    finally:
+        await ana.close()
+
+
+async def test_two_tabs_of_one_person_are_two_sessions(two_workers):
+    a, b = two_workers
+    tab1 = await ChatClient.connect(a.ws_url, nick="Ana")
+    tab2 = await ChatClient.connect(b.ws_url, nick="Ana")
+    try:
+        frame = await wait_presence(tab1, ["Ana", "Ana"])
+        assert {e["session"] for e in frame["online"]} == {tab1.session, tab2.session}
+    finally:
+        await tab1.close()
+        await tab2.close()
+
+
+async def test_sessions_of_a_killed_worker_drop_out_within_the_ttl(two_workers):
+    a, b = two_workers
+    ghost = await ChatClient.connect(a.ws_url, nick="Ghost")
+    ana = await ChatClient.connect(b.ws_url, nick="Ana")
+    try:
+        await wait_presence(ana, ["Ana", "Ghost"])
+        killed_at = time.monotonic()
+        a.kill(signal.SIGKILL)
+        # The TTL, plus one heartbeat of the survivor to notice.
+        await wait_presence(ana, ["Ana"], timeout=TTL + TTL / 3 + 3)
+        assert time.monotonic() - killed_at <= TTL + TTL / 3 + 3
+        late = await ChatClient.connect(b.ws_url, nick="Late")
+        assert nicks(late.hello) == ["Ana", "Late"]
+        await late.close()
+    finally:
+        await ana.close()
