@@ -12,7 +12,13 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
+from django.conf import settings  # noqa: E402
+
+from chat import shutdown  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
+
+# Under daphne: close sockets with 1012 on SIGTERM instead of dropping them.
+shutdown.install(grace=settings.CHAT_SHUTDOWN_GRACE)
 
 application = ProtocolTypeRouter(
     {

@@ -1,0 +1,52 @@
+"""A worker stopped with SIGTERM (a deploy) closes its sockets with 1012 and leaves no ghost."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import pytest
+import websockets
+
+from tests.test_presence_live import nicks, wait_presence
+from tests.wsclient import ChatClient
+
+pytestmark = [pytest.mark.live, pytest.mark.redis]
+
+
+@pytest.fixture
+def two_workers(daphne_factory, redis_url):
+    env = {"CHAT_PRESENCE_TTL": "60"}  # ghosts would linger a minute: the test sees them
+    return (
+        daphne_factory(redis_url=redis_url, name="sa", **env),
+        daphne_factory(redis_url=redis_url, name="sb", **env),
+    )
+
+
+async def test_sigterm_closes_sockets_with_1012(two_workers):
+    a, _ = two_workers
+    client = await ChatClient.connect(a.ws_url, nick="Leaving")
+    a.proc.send_signal(signal.SIGTERM)
+    with pytest.raises(websockets.ConnectionClosed) as closed:
+        while True:
+            await client.recv(timeout=10)
+    assert closed.value.rcvd is not None, "no close frame was received"
+    assert closed.value.rcvd.code == 1012
+    assert a.proc.wait(timeout=10) == 0
+
+
+async def test_sigterm_leaves_no_ghost_in_the_online_list(two_workers):
+    a, b = two_workers
+    leaving = await ChatClient.connect(a.ws_url, nick="Leaving")
+    staying = await ChatClient.connect(b.ws_url, nick="Staying")
+    try:
+        await wait_presence(staying, ["Leaving", "Staying"])
+        a.proc.send_signal(signal.SIGTERM)
+        frame = await wait_presence(staying, ["Staying"], timeout=8)
+        assert frame["count"] == 1
+        late = await ChatClient.connect(b.ws_url, nick="Late")
+        assert nicks(late.hello) == ["Late", "Staying"]
+        await late.close()
+    finally:
+        await staying.close()
+        await asyncio.gather(leaving.close(), return_exceptions=True)
