@@ -62,6 +62,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             await super().dispatch(message)
 
+    async def websocket_connect(self, message: dict[str, Any]) -> None:
+        """Join the groups, then `connect()`; refuse the handshake fast if the layer is down."""
+        try:
+            await super().websocket_connect(message)
+        except ConnectionError as exc:
+            logger.warning("handshake refused: channel layer unavailable (%s)", exc)
+            await self.close()
+
     async def connect(self) -> None:
         """Accept, then greet with session, history, who is online and the limits."""
         self.session = new_session_id()
@@ -142,10 +150,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.nick = frame.nick
             await self.tracker.rename(self.session, self.nick)
         elif isinstance(frame, protocol.Typing) and self.typing.allow():
-            await broadcast.publish(
-                protocol.typing_frame(session=self.session, nick=self.nick),
-                exclude=self.session,
-            )
+            try:
+                await broadcast.publish(
+                    protocol.typing_frame(session=self.session, nick=self.nick),
+                    exclude=self.session,
+                )
+            except Exception as exc:
+                logger.warning("layer error on typing session=%s (%s)", self.session, exc)
 
     async def _send_message(self, frame: protocol.SendMessage) -> None:
         retry_after = self.rate.check()
@@ -179,7 +190,21 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         text = protocol.encode(stored)
         if created:
-            await broadcast.publish(text, message_id=stored["id"])
+            try:
+                await broadcast.publish(text, message_id=stored["id"])
+            except Exception as exc:
+                # Stored but not broadcast: publish it when the layer is back; the sender
+                # keeps it pending and its resend is acknowledged once.
+                logger.warning("layer error on publish session=%s (%s)", self.session, exc)
+                broadcast.defer(text, message_id=stored["id"])
+                await self.send(
+                    text_data=protocol.error_frame(
+                        protocol.UNAVAILABLE,
+                        "The chat server is reconnecting; the message will be delivered "
+                        "when it is back. Try again shortly.",
+                        client_id=frame.client_id,
+                    )
+                )
         else:
             # A resend of a stored message: acknowledge to the sender only.
             await self.send(text_data=text)

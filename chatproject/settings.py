@@ -97,9 +97,9 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", default="")
-# "pubsub" (default: one publish per message, one subscription per worker) or "core"
-# (channels-redis's list-based layer); the README explains the choice.
-CHAT_LAYER = env_str("CHAT_LAYER", default="pubsub")
+# "broadcast" (default: chat.layers, one publish per message, worker-local groups, survives
+# Redis restarts), or channels-redis's "pubsub" or "core"; the README explains the choice.
+CHAT_LAYER = env_str("CHAT_LAYER", default="broadcast")
 # Prefix of every Redis key and channel the chat uses, so that several deployments (or test
 # runs) can share one Redis.
 CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", default="chat")
@@ -113,7 +113,20 @@ if REDIS_URL:
         "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", default=2),
         "health_check_interval": 15,
     }
-    if CHAT_LAYER == "core":
+    if CHAT_LAYER == "broadcast":
+        CHANNEL_LAYERS = {
+            "default": {
+                "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+                "CONFIG": {
+                    "hosts": [_redis_host],
+                    "prefix": f"{CHAT_REDIS_PREFIX}:layer",
+                    # Messages waiting for one socket; past this they are dropped (logged)
+                    # and the page repairs the gap from history.
+                    "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
+                },
+            }
+        }
+    elif CHAT_LAYER == "core":
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -135,7 +148,9 @@ if REDIS_URL:
             }
         }
     else:
-        raise ImproperlyConfigured(f"CHAT_LAYER must be 'pubsub' or 'core', not {CHAT_LAYER!r}")
+        raise ImproperlyConfigured(
+            f"CHAT_LAYER must be 'broadcast', 'pubsub' or 'core', not {CHAT_LAYER!r}"
+        )
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
     logging.getLogger("chatproject").warning(

@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tests.live import Daphne, base_env, database_url
+from tests.live import Daphne, PrivateRedis, base_env, database_url
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Every Redis key and channel of this test process starts with this, so that test runs
@@ -84,3 +84,15 @@ def _close_async_orm_connections() -> Iterator[None]:
     from django.db import connections
 
     SyncToAsync.single_thread_executor.submit(connections.close_all).result(timeout=10)
+
+
+@pytest.fixture
+def private_redis() -> Iterator[PrivateRedis]:
+    """A Redis of this test's own, which the test may stop and start again."""
+    import shutil
+
+    if shutil.which("redis-server") is None:
+        _missing("redis-server is not installed")
+    server = PrivateRedis().start()
+    yield server
+    server.stop()

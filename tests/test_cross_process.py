@@ -11,7 +11,7 @@ from tests.wsclient import ChatClient
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 
-@pytest.fixture(params=["pubsub", "core"])
+@pytest.fixture(params=["broadcast", "pubsub", "core"])
 def two_workers(request, daphne_factory, redis_url):
     layer = request.param
     return (

@@ -92,7 +92,7 @@ async def test_two_tabs_of_one_person_are_two_sessions(two_workers):
 
 async def test_sessions_of_a_killed_worker_drop_out_within_the_ttl(two_workers):
     a, b = two_workers
-    ghost = await ChatClient.connect(a.ws_url, nick="Ghost")
+    await ChatClient.connect(a.ws_url, nick="Ghost")  # dies with its worker
     ana = await ChatClient.connect(b.ws_url, nick="Ana")
     try:
         await wait_presence(ana, ["Ana", "Ghost"])

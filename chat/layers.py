@@ -1,0 +1,283 @@
+"""A Redis broadcast channel layer: one PUBLISH per group message, one decode per worker.
+
+Why not channels-redis (both of its layers stay selectable through CHAT_LAYER):
+
+- `RedisChannelLayer` ("core") pushes one Redis entry per group member and drops messages
+  for a member over `capacity`; its group membership lives in Redis, so after a Redis restart
+  open sockets stay connected but receive nothing.
+- `RedisPubSubChannelLayer` ("pubsub") publishes once per message, but every consumer decodes
+  its own copy, its receive loop polls every 0.1 s, and after a Redis restart it did not
+  resubscribe here: sockets stayed open and deaf.
+
+This layer keeps group membership in the worker's memory (the only place it is needed: a
+group message is published once and every worker delivers it to its own members), holds one
+pattern subscription per worker, and on any connection error reconnects with backoff and
+subscribes again, so a Redis restart costs only the messages published while it was down.
+`on_reconnect` callbacks let the application republish what it could not send meanwhile.
+
+Limits: each channel's queue holds at most `capacity` messages; past that, new messages for
+that channel are dropped (and logged). There is no backpressure towards Redis.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import uuid
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import msgpack
+from channels.exceptions import ChannelFull
+from channels.layers import BaseChannelLayer
+from redis import asyncio as aioredis
+
+logger = logging.getLogger(__name__)
+
+ReconnectCallback = Callable[[], Awaitable[None]]
+
+
+class LayerUnavailable(ConnectionError):
+    """Redis cannot be reached, so the layer cannot deliver group messages now."""
+
+
+def _redis_kwargs(host: str | dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    if isinstance(host, str):
+        return host, {}
+    host = dict(host)
+    return host.pop("address"), host
+
+
+class _LoopLayer:
+    """The layer's state for one event loop (one per worker process under daphne)."""
+
+    def __init__(self, parent: RedisBroadcastChannelLayer) -> None:
+        self.parent = parent
+        self.worker = uuid.uuid4().hex[:12]
+        self.queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.groups: dict[str, set[str]] = {}
+        url, kwargs = _redis_kwargs(parent.host)
+        self.redis = aioredis.Redis.from_url(url, **kwargs)
+        # The subscriber blocks on reads, so it has no socket timeout; health checks (PING
+        # when idle) find a dead connection instead.
+        sub_kwargs = {**kwargs, "socket_timeout": None, "health_check_interval": 10}
+        self.sub_redis = aioredis.Redis.from_url(url, **sub_kwargs)
+        self.connected = asyncio.Event()
+        self.receiver = asyncio.ensure_future(self._receive_forever())
+
+    @property
+    def group_pattern(self) -> str:
+        return f"{self.parent.prefix}:g:*"
+
+    def group_key(self, group: str) -> str:
+        return f"{self.parent.prefix}:g:{group}"
+
+    def worker_key(self, worker: str) -> str:
+        return f"{self.parent.prefix}:w:{worker}"
+
+    async def _receive_forever(self) -> None:
+        delay = 0.1
+        first = True
+        while True:
+            pubsub = self.sub_redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.psubscribe(self.group_pattern)
+                await pubsub.subscribe(self.worker_key(self.worker))
+                self.connected.set()
+                if not first:
+                    logger.warning("layer: reconnected to Redis; subscriptions restored")
+                    await self.parent.run_reconnect_callbacks()
+                first = False
+                delay = 0.1
+                while True:
+                    # A bounded wait, so that health checks (PING) run on a quiet connection.
+                    message = await pubsub.get_message(timeout=5.0)
+                    if message is not None:
+                        self._deliver(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.connected.clear()
+                logger.warning("layer: Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay * random.uniform(0.5, 1.0))
+                delay = min(delay * 2, 2.0)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()
+
+    def _deliver(self, raw: dict[str, Any]) -> None:
+        channel = raw["channel"].decode()
+        prefix = self.parent.prefix
+        if channel.startswith(f"{prefix}:g:"):
+            members = self.groups.get(channel[len(prefix) + 3 :])
+            if not members:
+                return
+            message = msgpack.unpackb(raw["data"])
+            for name in members:
+                self._put(name, message)
+        else:
+            name, message = msgpack.unpackb(raw["data"])
+            self._put(name, message)
+
+    def _put(self, channel: str, message: dict[str, Any]) -> None:
+        queue = self.queues.get(channel)
+        if queue is None:
+            return
+        try:
+            queue.put_nowait(message)
+        except asyncio.QueueFull:
+            logger.warning("layer: channel %s over capacity; message dropped", channel)
+
+    def new_queue(self, channel: str) -> asyncio.Queue[dict[str, Any]]:
+        queue = self.queues.get(channel)
+        if queue is None:
+            queue = self.queues[channel] = asyncio.Queue(maxsize=self.parent.capacity)
+        return queue
+
+    def forget(self, channel: str) -> None:
+        self.queues.pop(channel, None)
+        for group in [g for g, members in self.groups.items() if channel in members]:
+            self.group_discard(group, channel)
+
+    def group_discard(self, group: str, channel: str) -> None:
+        members = self.groups.get(group)
+        if members is not None:
+            members.discard(channel)
+            if not members:
+                del self.groups[group]
+
+    async def close(self) -> None:
+        self.receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await self.receiver
+        await self.redis.aclose()
+        await self.sub_redis.aclose()
+
+
+class RedisBroadcastChannelLayer(BaseChannelLayer):
+    """Channel layer with worker-local groups over Redis pub/sub."""
+
+    extensions = ["groups", "flush"]
+
+    def __init__(
+        self,
+        hosts: list[str | dict[str, Any]] | None = None,
+        prefix: str = "asgi",
+        capacity: int = 1000,
+        expiry: int = 60,
+        connect_timeout: float = 2.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(expiry=expiry, capacity=capacity)
+        hosts = hosts or ["redis://127.0.0.1:6379/0"]
+        if len(hosts) != 1:
+            raise ValueError("RedisBroadcastChannelLayer takes exactly one Redis host")
+        self.host = hosts[0]
+        self.prefix = prefix
+        self.connect_timeout = connect_timeout
+        self._loops: dict[asyncio.AbstractEventLoop, _LoopLayer] = {}
+        self._reconnect_callbacks: list[ReconnectCallback] = []
+
+    def _layer(self) -> _LoopLayer:
+        loop = asyncio.get_running_loop()
+        layer = self._loops.get(loop)
+        if layer is None:
+            for old in [key for key in self._loops if key.is_closed()]:
+                del self._loops[old]
+            layer = self._loops[loop] = _LoopLayer(self)
+        return layer
+
+    def on_reconnect(self, callback: ReconnectCallback) -> None:
+        """Call `callback` each time the subscription is restored after a Redis failure."""
+        if callback not in self._reconnect_callbacks:
+            self._reconnect_callbacks.append(callback)
+
+    async def run_reconnect_callbacks(self) -> None:
+        """Run the reconnect callbacks (errors are logged, not raised)."""
+        for callback in list(self._reconnect_callbacks):
+            try:
+                await callback()
+            except Exception:
+                logger.exception("layer: reconnect callback failed")
+
+    async def new_channel(self, prefix: str = "specific.") -> str:
+        """A new channel name owned by this worker."""
+        layer = self._layer()
+        name = f"{prefix}{layer.worker}!{uuid.uuid4().hex}"
+        layer.new_queue(name)
+        return name
+
+    async def send(self, channel: str, message: dict[str, Any]) -> None:
+        """Send to one channel, local or on another worker."""
+        assert self.require_valid_channel_name(channel)
+        layer = self._layer()
+        worker = channel.split("!", 1)[0].rsplit(".", 1)[-1] if "!" in channel else None
+        if worker == layer.worker:
+            queue = layer.queues.get(channel)
+            if queue is not None:
+                try:
+                    queue.put_nowait(message)
+                except asyncio.QueueFull:
+                    raise ChannelFull(channel) from None
+            return
+        if worker is None:
+            raise ValueError(f"{channel!r} is not a channel of this layer")
+        await layer.redis.publish(layer.worker_key(worker), msgpack.packb([channel, message]))
+
+    async def receive(self, channel: str) -> dict[str, Any]:
+        """The next message for a channel of this worker."""
+        layer = self._layer()
+        queue = layer.new_queue(channel)
+        try:
+            return await queue.get()
+        except asyncio.CancelledError:
+            # Channels cancels receive() when the consumer ends: forget the channel.
+            layer.forget(channel)
+            raise
+
+    async def group_add(self, group: str, channel: str) -> None:
+        """Add a local channel to a group (no Redis round trip)."""
+        assert self.require_valid_group_name(group)
+        assert self.require_valid_channel_name(channel)
+        layer = self._layer()
+        if not layer.connected.is_set():
+            # Until the subscription is active, group messages would be lost silently:
+            # wait for it briefly, then fail fast so the client retries.
+            try:
+                await asyncio.wait_for(layer.connected.wait(), self.connect_timeout)
+            except TimeoutError:
+                raise LayerUnavailable("the channel layer is not connected to Redis") from None
+        layer.new_queue(channel)
+        layer.groups.setdefault(group, set()).add(channel)
+
+    async def group_discard(self, group: str, channel: str) -> None:
+        """Remove a channel from a group."""
+        self._layer().group_discard(group, channel)
+
+    async def group_send(self, group: str, message: dict[str, Any]) -> None:
+        """Publish once; every worker delivers to its own members.
+
+        Raises redis' ConnectionError when Redis is unreachable, so the caller can tell the
+        sender that the message was not broadcast.
+        """
+        assert self.require_valid_group_name(group)
+        layer = self._layer()
+        await layer.redis.publish(layer.group_key(group), msgpack.packb(message))
+
+    async def flush(self) -> None:
+        """Forget every channel and group of this loop and close its connections."""
+        loop = asyncio.get_running_loop()
+        layer = self._loops.pop(loop, None)
+        if layer is not None:
+            await layer.close()
+
+    async def wait_connected(self, timeout: float = 5) -> bool:
+        """Wait until this worker's subscription is active (for tests and health checks)."""
+        layer = self._layer()
+        try:
+            await asyncio.wait_for(layer.connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
