@@ -1,0 +1,114 @@
+"""Browser fixtures: Debian's Chromium, a live daphne, and chat pages with a nickname."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, expect
+
+from tests.conftest import _missing
+from tests.live import ARTIFACTS, Daphne
+
+CHROMIUM = "/usr/bin/chromium"
+
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+
+# What Chromium logs when a test takes the network or the server away on purpose.
+NETWORK_NOISE = ("WebSocket connection to", "ERR_INTERNET_DISCONNECTED", "ERR_CONNECTION_REFUSED")
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args: dict) -> dict:
+    """Launch the system Chromium: Playwright downloads no browser here."""
+    import os
+
+    if not os.path.exists(CHROMIUM):
+        _missing(f"{CHROMIUM} is not installed (apt-get install chromium)")
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": CHROMIUM_ARGS,
+    }
+
+
+@pytest.fixture
+def server(daphne_factory: Callable[..., Daphne]) -> Daphne:
+    """One daphne on the in-memory channel layer and the test database."""
+    return daphne_factory(redis_url=None)
+
+
+@dataclass
+class ChatPage:
+    """A page of the chat in its own browser context, with the problems it logged."""
+
+    page: Page
+    context: BrowserContext
+    problems: list[str] = field(default_factory=list)
+    # Console errors a test provokes on purpose.
+    expected_noise: list[str] = field(default_factory=list)
+
+    def send(self, text: str) -> None:
+        """Type a message and press Enter."""
+        self.page.locator("#body").fill(text)
+        self.page.locator("#body").press("Enter")
+
+    def message_bodies(self, text: str):
+        """The acknowledged messages in the log whose body is exactly `text`."""
+        return self.page.locator("#messages li[data-id] .body").filter(has_text=text)
+
+    def screenshot(self, name: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        self.page.screenshot(path=str(ARTIFACTS / f"{name}.png"))
+
+
+@pytest.fixture
+def open_chat(browser: Browser, server: Daphne) -> Iterator[Callable[..., ChatPage]]:
+    """Open the chat as a person with a nickname (in a fresh browser context)."""
+    opened: list[ChatPage] = []
+
+    def open_(nick: str | None = None, *, wait_online: bool = True, **context_args) -> ChatPage:
+        context = browser.new_context(**context_args)
+        if nick is not None:
+            # Only when unset, so a reload keeps whatever the page stored itself.
+            context.add_init_script(
+                f"if (!localStorage.getItem('chat.nick'))"
+                f" localStorage.setItem('chat.nick', {json.dumps(nick)});"
+            )
+        page = context.new_page()
+        chat = ChatPage(page=page, context=context)
+        page.on("pageerror", lambda exc: chat.problems.append(f"pageerror: {exc}"))
+        page.on(
+            "console",
+            lambda msg: (
+                chat.problems.append(f"console: {msg.text}") if msg.type == "error" else None
+            ),
+        )
+        page.goto(server.http_url + "/")
+        if wait_online:
+            expect(page.locator("#status")).to_have_attribute("data-state", "online")
+        opened.append(chat)
+        return chat
+
+    yield open_
+    for chat in opened:
+        chat.context.close()
+    # Script errors and CSP violations show up on the console.
+    problems = [
+        p
+        for chat in opened
+        for p in chat.problems
+        if not any(n in p for n in (*NETWORK_NOISE, *chat.expected_noise))
+    ]
+    assert not problems, problems
