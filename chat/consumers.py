@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -85,6 +86,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.rate = RateLimiter(rate=settings.CHAT_RATE, period=settings.CHAT_RATE_PERIOD)
         self.typing = Throttle(interval=settings.CHAT_TYPING_INTERVAL)
         self.tracker = get_tracker()
+        address = self._client_addr()
+        cap = settings.CHAT_MAX_SOCKETS_PER_IP
+        if cap and await self.tracker.address_count(address) >= cap:
+            logger.warning("handshake refused: %s has %d sockets open (cap)", address, cap)
+            await self.close()
+            return
         await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
         await self.accept()
         try:
@@ -95,7 +102,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         # Live messages that raced with the history query arrive after `hello`; skip them.
         self.seen_in_history = {m["id"] for m in history}
-        online = await self.tracker.join(self.session, self.nick)
+        online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
         hello = {
             "type": "hello",
@@ -111,9 +118,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "rate": settings.CHAT_RATE,
                 "rate_period": settings.CHAT_RATE_PERIOD,
                 "typing_interval": settings.CHAT_TYPING_INTERVAL,
+                "history": settings.CHAT_HISTORY,
+                "resume_cap": settings.CHAT_RESUME_CAP,
             },
         }
         await self.send(text_data=protocol.encode(hello))
+        if settings.CHAT_GROUP_REFRESH:
+            self.refresher = asyncio.ensure_future(self._refresh_groups())
         if nick_error is not None:
             await self._refuse(nick_error)
         logger.info("connect session=%s client=%s", self.session, self._client_addr())
@@ -121,6 +132,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Leave the online list."""
         logger.info("disconnect session=%s code=%s", getattr(self, "session", "-"), code)
+        refresher = getattr(self, "refresher", None)
+        if refresher is not None:
+            refresher.cancel()
         if getattr(self, "joined", False):
             await self.tracker.leave(self.session)
         if hasattr(self, "tracker"):
@@ -208,6 +222,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             # A resend of a stored message: acknowledge to the sender only.
             await self.send(text_data=text)
+
+    async def _refresh_groups(self) -> None:
+        """Re-join the groups before the layer's group expiry forgets this socket."""
+        while True:
+            await asyncio.sleep(settings.CHAT_GROUP_REFRESH)
+            try:
+                for group in self.groups:
+                    await self.channel_layer.group_add(group, self.channel_name)
+            except Exception as exc:
+                logger.warning("group refresh failed session=%s (%s)", self.session, exc)
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
         logger.warning("refused frame session=%s code=%s", self.session, exc.code)

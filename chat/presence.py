@@ -17,6 +17,7 @@ import logging
 import os
 import secrets
 import time
+from collections import Counter
 from typing import Any
 
 from django.conf import settings
@@ -45,6 +46,9 @@ class PresenceTracker:
         self.local_group = f"chat.worker.{self.worker_id}"
         self.ttl = max(ttl, 3)
         self.local: dict[str, str] = {}
+        # Open sockets per client address on this worker (for CHAT_MAX_SOCKETS_PER_IP).
+        self.addresses: Counter[str] = Counter()
+        self.session_address: dict[str, str] = {}
         self.prefix = f"{settings.CHAT_REDIS_PREFIX}:presence"
         self._redis = (
             aioredis.Redis.from_url(
@@ -61,14 +65,29 @@ class PresenceTracker:
     def _key(self) -> str:
         return f"{self.prefix}:w:{self.worker_id}"
 
-    async def join(self, session: str, nick: str) -> list[dict[str, str]]:
-        """Add a session; return the online list including it."""
+    @property
+    def _addr_key(self) -> str:
+        return f"{self.prefix}:a:{self.worker_id}"
+
+    async def join(
+        self, session: str, nick: str, *, address: str | None = None
+    ) -> list[dict[str, str]]:
+        """Add (or rename) a session; return the online list including it."""
+        if address is not None and session not in self.local:
+            self.addresses[address] += 1
+            self.session_address[session] = address
         self.local[session] = nick
         self._ensure_heartbeat()
         if self._redis is not None:
             try:
-                await self._redis.hset(self._key, session, nick)
-                await self._touch()
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hset(self._key, session, nick)
+                    pipe.expire(self._key, self.ttl)
+                    if address is not None:
+                        pipe.hset(self._addr_key, address, self.addresses[address])
+                        pipe.expire(self._addr_key, self.ttl)
+                    pipe.zadd(f"{self.prefix}:workers", {self.worker_id: time.time() + self.ttl})
+                    await pipe.execute()
             except Exception as exc:
                 logger.warning("presence: Redis unavailable on join (%s)", exc)
         self.schedule_flush()
@@ -81,12 +100,41 @@ class PresenceTracker:
     async def leave(self, session: str) -> None:
         """Remove a session."""
         self.local.pop(session, None)
+        address = self.session_address.pop(session, None)
+        if address is not None:
+            self.addresses[address] -= 1
+            if self.addresses[address] <= 0:
+                del self.addresses[address]
         if self._redis is not None:
             try:
-                await self._redis.hdel(self._key, session)
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    pipe.hdel(self._key, session)
+                    if address is not None:
+                        if address in self.addresses:
+                            pipe.hset(self._addr_key, address, self.addresses[address])
+                        else:
+                            pipe.hdel(self._addr_key, address)
+                    await pipe.execute()
             except Exception as exc:
                 logger.warning("presence: Redis unavailable on leave (%s)", exc)
         self.schedule_flush()
+
+    async def address_count(self, address: str) -> int:
+        """Open sockets from one client address on every live worker."""
+        count = self.addresses.get(address, 0)
+        if self._redis is None:
+            return count
+        try:
+            workers = await self._redis.zrangebyscore(f"{self.prefix}:workers", time.time(), "+inf")
+            others = [w for w in workers if w != self.worker_id]
+            if others:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for worker in others:
+                        pipe.hget(f"{self.prefix}:a:{worker}", address)
+                    count += sum(int(n or 0) for n in await pipe.execute())
+        except Exception as exc:
+            logger.warning("presence: Redis unavailable, counting this worker only (%s)", exc)
+        return count
 
     async def online(self) -> list[dict[str, str]]:
         """Everyone online on every live worker (this worker's list alone if Redis fails)."""
@@ -113,10 +161,13 @@ class PresenceTracker:
         assert self._redis is not None
         expires = time.time() + self.ttl
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key)
+            pipe.delete(self._key, self._addr_key)
             if self.local:
                 pipe.hset(self._key, mapping=self.local)
                 pipe.expire(self._key, self.ttl)
+            if self.addresses:
+                pipe.hset(self._addr_key, mapping=dict(self.addresses))
+                pipe.expire(self._addr_key, self.ttl)
             pipe.zadd(f"{self.prefix}:workers", {self.worker_id: expires})
             pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", time.time())
             await pipe.execute()

@@ -14,6 +14,7 @@ from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E40
 from django.conf import settings  # noqa: E402
 
 from chat import shutdown  # noqa: E402
+from chat.middleware import RefusedHandshakeLogger  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 # Under daphne: close sockets with 1012 on SIGTERM instead of dropping them.
@@ -22,8 +23,8 @@ shutdown.install(grace=settings.CHAT_SHUTDOWN_GRACE)
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(
-            AuthMiddlewareStack(URLRouter(websocket_urlpatterns))
+        "websocket": RefusedHandshakeLogger(
+            AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
         ),
     }
 )

@@ -97,6 +97,8 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer -------------------------------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", default="")
+# Seconds between group re-joins of each socket (0: never; set for the core layer below).
+CHAT_GROUP_REFRESH = 0
 # "broadcast" (default: chat.layers, one publish per message, worker-local groups, survives
 # Redis restarts), or channels-redis's "pubsub" or "core"; the README explains the choice.
 CHAT_LAYER = env_str("CHAT_LAYER", default="broadcast")
@@ -127,6 +129,10 @@ if REDIS_URL:
             }
         }
     elif CHAT_LAYER == "core":
+        CHAT_GROUP_EXPIRY = env_int("CHAT_GROUP_EXPIRY", default=86400)
+        # The core layer forgets a member after group_expiry; refresh well before that so
+        # that a long-lived socket never silently stops receiving.
+        CHAT_GROUP_REFRESH = max(1, CHAT_GROUP_EXPIRY // 3)
         CHANNEL_LAYERS = {
             "default": {
                 "BACKEND": "channels_redis.core.RedisChannelLayer",
@@ -136,7 +142,7 @@ if REDIS_URL:
                     # Messages waiting for one socket; past this, group_send drops them.
                     "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
                     # Must not be shorter than daphne's --websocket_timeout.
-                    "group_expiry": env_int("CHAT_GROUP_EXPIRY", default=86400),
+                    "group_expiry": CHAT_GROUP_EXPIRY,
                 },
             }
         }

@@ -301,3 +301,29 @@ async def test_foreign_origin_is_refused():
     connected, _ = await comm.connect()
     assert not connected
     await comm.disconnect()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "emoji 😀👩‍👩‍👧‍👦 and 𝄞",
+        "right-to-left \u200fשלום\u200f mark",
+        "zero\u200bwidth\u200cjoiner\u200dchars\ufeff",
+    ],
+    ids=["emoji", "rtl", "zero-width"],
+)
+async def test_unicode_bodies_round_trip_exactly(pair, body):
+    a, b = pair
+    await a.send({"type": "message", "body": body})
+    assert (await b.recv_type("message"))["body"] == body
+    stored = await Message.objects.aget()
+    assert stored.body == body
+
+
+async def test_body_limit_counts_code_points_like_the_database(pair, settings):
+    settings.CHAT_MAX_BODY = 10
+    a, _ = pair
+    await a.send({"type": "message", "body": "😀" * 10})
+    assert (await a.recv_type("message"))["body"] == "😀" * 10
+    await a.send({"type": "message", "body": "😀" * 11})
+    assert (await a.recv_type("error"))["code"] == "too_long"

@@ -1,0 +1,39 @@
+"""ASGI middleware around the WebSocket stack."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+logger = logging.getLogger(__name__)
+
+
+class RefusedHandshakeLogger:
+    """Logs every WebSocket handshake refused (403) by anything inside it: the origin check,
+    the per-address cap or an unavailable channel layer. Adds no work to accepted sockets
+    beyond one flag check per outgoing event."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        """Wrap `send` to notice a close that comes before any accept."""
+        accepted = False
+
+        async def watching_send(message: dict[str, Any]) -> None:
+            nonlocal accepted
+            kind = message["type"]
+            if kind == "websocket.accept":
+                accepted = True
+            elif kind == "websocket.close" and not accepted:
+                headers = dict(scope.get("headers", []))
+                client = scope.get("client") or ("-",)
+                logger.warning(
+                    "handshake refused path=%s client=%s origin=%s",
+                    scope.get("path"),
+                    client[0],
+                    headers.get(b"origin", b"-").decode("latin-1"),
+                )
+            await send(message)
+
+        return await self.app(scope, receive, watching_send)
