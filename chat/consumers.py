@@ -246,7 +246,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         message_id = event.get("id")
         if message_id is not None and message_id in self.seen_in_history:
             return
-        await self.send(text_data=event["text"])
+        try:
+            await self.send(text_data=event["text"])
+        except Exception as exc:
+            # The connection went away (e.g. dropped as a slow reader) with frames still
+            # queued; `disconnect()` follows.
+            logger.info("frame not sent session=%s (%s)", self.session, exc)
 
     def _client_addr(self) -> str:
         client = self.scope.get("client")

@@ -13,12 +13,14 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat import shutdown  # noqa: E402
+from chat import backpressure, shutdown  # noqa: E402
 from chat.middleware import RefusedHandshakeLogger  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 # Under daphne: close sockets with 1012 on SIGTERM instead of dropping them.
 shutdown.install(grace=settings.CHAT_SHUTDOWN_GRACE)
+# Under daphne: disconnect a client whose unsent frames pass CHAT_MAX_BACKLOG bytes.
+backpressure.install(max_backlog=settings.CHAT_MAX_BACKLOG)
 
 application = ProtocolTypeRouter(
     {

@@ -174,6 +174,8 @@ CHAT_HISTORY = env_int("CHAT_HISTORY", default=50)
 CHAT_RESUME_CAP = env_int("CHAT_RESUME_CAP", default=500)
 CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", default=45)
 CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
+# Bytes daphne may hold unsent for one slow client before disconnecting it.
+CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
 # Seconds a stopping worker waits for its sockets' closing handshakes (SIGTERM).
 CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
 

@@ -71,6 +71,14 @@ def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
     yield start
     for proc in started:
         proc.stop()
+    # An unexpected traceback in a worker is a bug even when the test's checks passed.
+    for proc in started:
+        log = proc.log()
+        if "Traceback" in log:
+            at = log.index("Traceback")
+            pytest.fail(
+                f"daphne {proc.name} logged a traceback:\n{log[max(0, at - 500) : at + 3000]}"
+            )
 
 
 @pytest.fixture(autouse=True)

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import os
+import socket
 import time
 from pathlib import Path
 
@@ -237,3 +240,53 @@ async def test_socket_outliving_the_core_layers_group_expiry_still_receives(
     finally:
         await old.close()
         await talker.close()
+
+
+# --- slow readers ------------------------------------------------------------------------
+
+
+def open_non_reading_socket(port: int) -> socket.socket:
+    """A WebSocket handshake over a raw socket that then never reads another byte."""
+    sock = socket.create_connection(("127.0.0.1", port))
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    key = base64.b64encode(os.urandom(16)).decode()
+    sock.sendall(
+        (
+            f"GET /ws/chat/?nick=Sleepy HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            f"Origin: http://127.0.0.1:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n"
+        ).encode()
+    )
+    response = b""
+    while b"\r\n\r\n" not in response:
+        response += sock.recv(1)
+    assert response.startswith(b"HTTP/1.1 101"), response
+    return sock
+
+
+async def test_a_client_that_never_reads_is_disconnected_and_memory_stays_bounded(
+    daphne_factory, redis_url
+):
+    env = {"CHAT_RATE": "0", "CHAT_MAX_BACKLOG": "262144"}
+    server = daphne_factory(redis_url=redis_url, name="slow", **env)
+    reader = await ChatClient.connect(server.ws_url, nick="Reader")
+    writer = await ChatClient.connect(server.ws_url, nick="Writer")
+    sleepy = open_non_reading_socket(server.port)
+    try:
+        before = rss_kib(server.proc.pid)
+        body = "z" * 1900
+        latencies = []
+        for i in range(1500):  # about 3 MB for the sleeper, far over the backlog bound
+            started = time.monotonic()
+            await writer.say(f"{i} {body}")
+            await reader.recv_type("message", timeout=5)
+            latencies.append(time.monotonic() - started)
+        after = rss_kib(server.proc.pid)
+        assert "slow client" in server.log(), "the non-reading client was not disconnected"
+        assert after - before < 32 * 1024, f"RSS grew by {after - before} KiB"
+        # Everyone else got every message, on time.
+        assert sorted(latencies)[int(len(latencies) * 0.99)] < 0.5
+    finally:
+        sleepy.close()
+        await reader.close()
+        await writer.close()
