@@ -35,13 +35,14 @@ HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
 # --proxy-headers: the client address comes from X-Forwarded-For, which nginx overwrites
 #   with the real peer (the per-IP socket limit depends on it). Never publish port 8000
 #   to the outside: anyone reaching daphne directly could forge that header.
-# --websocket-max-message-size / --websocket-max-frame-size: daphne's hard cap, 64 KiB to
-#   match CHAT_MAX_FRAME's default (daphne's own default is 1 MiB). A larger frame is
-#   dropped by daphne before the application sees it. If you raise CHAT_MAX_FRAME, raise
+# --websocket-max-message-size / --websocket-max-frame-size: daphne's hard cap, 128 KiB,
+#   twice CHAT_MAX_FRAME's default (daphne's own default is 1 MiB). A frame between the two
+#   reaches the application, which closes the socket with 4009; a larger one is dropped by
+#   daphne (the client sees 1006) before it is buffered. If you raise CHAT_MAX_FRAME, raise
 #   these too (override `command:`).
 # --ping-interval / --ping-timeout: keepalive pings (daphne's defaults, stated here) keep
 #   idle sockets alive through nginx and find dead peers.
 CMD ["daphne", "-b", "0.0.0.0", "-p", "8000", "--proxy-headers", \
-     "--websocket-max-message-size", "65536", "--websocket-max-frame-size", "65536", \
+     "--websocket-max-message-size", "131072", "--websocket-max-frame-size", "131072", \
      "--ping-interval", "20", "--ping-timeout", "30", \
      "chatproject.asgi:application"]

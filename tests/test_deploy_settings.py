@@ -1,0 +1,63 @@
+"""Production settings: the secret is required and `check --deploy` is clean or justified."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+STRONG_KEY = "x9" * 30 + "-Production-Looking-Key-With-Variety-1234567890"
+
+
+def run_manage(*args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "CHAT_"))}
+    base.pop("REDIS_URL", None)
+    base["DJANGO_SETTINGS_MODULE"] = "chatproject.settings"
+    base.update(env)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=ROOT,
+        env=base,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_app_refuses_to_start_without_a_secret_key_when_debug_is_off():
+    result = run_manage("check", DJANGO_DEBUG="false", DJANGO_SECRET_KEY="")
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set" in result.stderr
+
+
+def test_debug_mode_starts_without_a_secret_key():
+    result = run_manage("check", DJANGO_DEBUG="true")
+    assert result.returncode == 0, result.stderr
+
+
+def test_check_deploy_reports_only_what_the_readme_justifies():
+    result = run_manage("check", "--deploy", DJANGO_DEBUG="false", DJANGO_SECRET_KEY=STRONG_KEY)
+    reported = set(re.findall(r"\((\w+\.\w+)\)", result.stdout + result.stderr))
+    readme = (ROOT / "README.md").read_text()
+    unjustified = {check for check in reported if check not in readme}
+    assert not unjustified, f"check --deploy reports {unjustified}, not explained in README"
+
+
+def test_check_deploy_is_clean_with_tls_settings_on():
+    result = run_manage(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        DJANGO_DEBUG="false",
+        DJANGO_SECRET_KEY=STRONG_KEY,
+        DJANGO_SECURE_SSL_REDIRECT="true",
+        DJANGO_SECURE_COOKIES="true",
+        DJANGO_HSTS_SECONDS="31536000",
+        DJANGO_HSTS_INCLUDE_SUBDOMAINS="true",
+        DJANGO_HSTS_PRELOAD="true",
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
