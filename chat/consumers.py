@@ -96,8 +96,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
         await self.accept()
         try:
             history, truncated = await database_sync_to_async(_history)(after=after)
-        except Exception:
-            logger.exception("history unavailable; closing so the client retries")
+        except Exception as exc:
+            logger.error("history unavailable; closing so the client retries (%r)", exc)
             await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
             return
         # Live messages that raced with the history query arrive after `hello`; skip them.
@@ -192,8 +192,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             stored, created = await database_sync_to_async(_store)(
                 nick=self.nick, body=frame.body, client_id=frame.client_id, session=self.session
             )
-        except Exception:
-            logger.exception("storing a message failed session=%s", self.session)
+        except Exception as exc:
+            # An operational failure (locked or unreachable database): no traceback.
+            logger.error("storing a message failed session=%s (%r)", self.session, exc)
             await self.send(
                 text_data=protocol.error_frame(
                     protocol.UNAVAILABLE,

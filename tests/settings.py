@@ -9,3 +9,9 @@ os.environ.setdefault("DJANGO_DEBUG", "false")
 os.environ.pop("REDIS_URL", None)
 
 from chatproject.settings import *  # noqa: E402, F403
+
+# One test database per test process, so that concurrent runs (a developer's and CI's, or
+# two checkouts) never share or drop each other's.
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
+    _name = DATABASES["default"]["NAME"]  # noqa: F405
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{_name}_{os.getpid()}"}  # noqa: F405

@@ -327,3 +327,23 @@ async def test_body_limit_counts_code_points_like_the_database(pair, settings):
     assert (await a.recv_type("message"))["body"] == "😀" * 10
     await a.send({"type": "message", "body": "😀" * 11})
     assert (await a.recv_type("error"))["code"] == "too_long"
+
+
+async def test_refused_frames_are_logged_as_warnings_without_the_body(pair, caplog):
+    a, _ = pair
+    secret = "my-private-words-" * 200
+    with caplog.at_level("INFO"):
+        await a.send({"type": "message", "body": secret})
+        await a.recv_type("error")
+    refusals = [r for r in caplog.records if "refused frame" in r.getMessage()]
+    assert refusals and all(r.levelname == "WARNING" for r in refusals)
+    assert "too_long" in refusals[0].getMessage()
+    assert all("my-private-words" not in r.getMessage() for r in caplog.records)
+
+
+async def test_stored_messages_are_not_logged(pair, caplog):
+    a, _ = pair
+    with caplog.at_level("DEBUG"):
+        await a.send({"type": "message", "body": "a private note"})
+        await a.recv_type("message")
+    assert all("a private note" not in r.getMessage() for r in caplog.records)
