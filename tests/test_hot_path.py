@@ -1,0 +1,303 @@
+"""The broadcast hot path does a fixed amount of work per message, whatever the audience.
+
+Counts, not timings: one broadcast to N sockets costs one JSON encode, one group_send (one
+Redis PUBLISH), one msgpack decode per worker, the sender's thread hops only, and the same
+encoded text object goes to every socket. benchmarks/ measures the time; this guards the
+shape that makes it fast (docs/performance.md).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import msgpack
+import pytest
+from asgiref.sync import SyncToAsync
+from channels.layers import InMemoryChannelLayer, channel_layers
+from channels.testing import WebsocketCommunicator
+from redis import asyncio as aioredis
+
+from chat import broadcast
+from chat.consumers import ChatConsumer
+from chat.layers import RedisBroadcastChannelLayer
+from chatproject.asgi import application
+from tests.conftest import REDIS_PREFIX
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ORIGIN = (b"origin", b"http://localhost")
+MESSAGE_PREFIX = '{"type":"message"'
+
+
+def _is_message_text(text: Any) -> bool:
+    return isinstance(text, str) and text.startswith(MESSAGE_PREFIX)
+
+
+class Counts:
+    """What one broadcast cost, recorded by the patches of `counting`."""
+
+    def __init__(self) -> None:
+        self.message_encodes = 0
+        self.group_sends: list[str] = []
+        self.hops: list[str] = []
+        self.db_cleanups = 0
+        self.sent_texts: list[str] = []
+        self.publishes: list[bytes] = []
+        self.decodes: list[Any] = []
+
+    @property
+    def message_group_sends(self) -> int:
+        return sum(1 for text in self.group_sends if _is_message_text(text))
+
+    @property
+    def message_publishes(self) -> int:
+        return sum(1 for data in self.publishes if MESSAGE_PREFIX.encode() in data)
+
+    @property
+    def message_decodes(self) -> int:
+        return sum(
+            1 for msg in self.decodes if isinstance(msg, dict) and _is_message_text(msg.get("text"))
+        )
+
+
+@pytest.fixture(autouse=True)
+def fresh_layer() -> Iterator[None]:
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
+
+
+@pytest.fixture
+def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
+    """Patch the hot path's costly steps to count them (behaviour unchanged)."""
+    counts = Counts()
+
+    original_encode = json.JSONEncoder.encode
+
+    def encode(self: json.JSONEncoder, o: Any) -> str:
+        if isinstance(o, dict) and o.get("type") == "message":
+            counts.message_encodes += 1
+        return original_encode(self, o)
+
+    monkeypatch.setattr(json.JSONEncoder, "encode", encode)
+
+    original_call = SyncToAsync.__call__
+
+    async def call(self: SyncToAsync, *args: Any, **kwargs: Any) -> Any:
+        counts.hops.append(getattr(self.func, "__name__", repr(self.func)))
+        return await original_call(self, *args, **kwargs)
+
+    monkeypatch.setattr(SyncToAsync, "__call__", call)
+
+    import channels.consumer
+
+    original_cleanup = channels.consumer.aclose_old_connections
+
+    async def cleanup() -> None:
+        counts.db_cleanups += 1
+        await original_cleanup()
+
+    monkeypatch.setattr(channels.consumer, "aclose_old_connections", cleanup)
+
+    for layer_class in (InMemoryChannelLayer, RedisBroadcastChannelLayer):
+        original_group_send = layer_class.group_send
+
+        def make(original: Any) -> Any:
+            async def group_send(self: Any, group: str, message: dict[str, Any]) -> None:
+                counts.group_sends.append(message.get("text", ""))
+                await original(self, group, message)
+
+            return group_send
+
+        monkeypatch.setattr(layer_class, "group_send", make(original_group_send))
+
+    original_send = ChatConsumer.send
+
+    async def send(self: ChatConsumer, text_data: str | None = None, **kwargs: Any) -> None:
+        if _is_message_text(text_data):
+            counts.sent_texts.append(text_data)
+        await original_send(self, text_data=text_data, **kwargs)
+
+    monkeypatch.setattr(ChatConsumer, "send", send)
+
+    original_publish = aioredis.Redis.publish
+
+    def publish(self: aioredis.Redis, channel: Any, message: Any, **kwargs: Any) -> Any:
+        counts.publishes.append(message)
+        return original_publish(self, channel, message, **kwargs)
+
+    monkeypatch.setattr(aioredis.Redis, "publish", publish)
+
+    original_unpackb = msgpack.unpackb
+
+    def unpackb(data: bytes, **kwargs: Any) -> Any:
+        result = original_unpackb(data, **kwargs)
+        counts.decodes.append(result[1] if isinstance(result, list) else result)
+        return result
+
+    monkeypatch.setattr(msgpack, "unpackb", unpackb)
+
+    yield counts
+
+
+def reset(counts: Counts) -> None:
+    counts.__init__()  # type: ignore[misc]
+
+
+async def open_sockets(n: int) -> list[WebsocketCommunicator]:
+    """N greeted sockets, with the presence broadcasts of their joins drained."""
+    sockets = []
+    for i in range(n):
+        comm = WebsocketCommunicator(application, f"/ws/chat/?nick=n{i}", headers=[ORIGIN])
+        connected, _ = await comm.connect()
+        assert connected
+        assert json.loads(await comm.receive_from())["type"] == "hello"
+        sockets.append(comm)
+    await drain(sockets)
+    return sockets
+
+
+async def drain(sockets: list[WebsocketCommunicator]) -> None:
+    """Read whatever is queued (presence frames) until every socket is quiet."""
+    await asyncio.sleep(0.3)
+    for comm in sockets:
+        while not await comm.receive_nothing(timeout=0.05):
+            await comm.receive_from()
+
+
+async def broadcast_once(sockets: list[WebsocketCommunicator], body: str) -> list[dict]:
+    """The first socket sends one message; return the frame each socket received."""
+    frame = f'{{"type":"message","body":"{body}","client_id":"{body}-id"}}'
+    await sockets[0].send_to(text_data=frame)
+    received = []
+    for comm in sockets:
+        while True:
+            got = json.loads(await comm.receive_from(timeout=3))
+            if got["type"] == "message":
+                received.append(got)
+                break
+    return received
+
+
+async def close_all(sockets: list[WebsocketCommunicator]) -> None:
+    for comm in sockets:
+        await comm.disconnect()
+
+
+@pytest.mark.parametrize("n", [2, 6])
+async def test_one_broadcast_encodes_the_message_once(counting: Counts, n: int) -> None:
+    sockets = await open_sockets(n)
+    try:
+        reset(counting)
+        received = await broadcast_once(sockets, "hello")
+        assert [m["body"] for m in received] == ["hello"] * n
+        assert counting.message_encodes == 1
+    finally:
+        await close_all(sockets)
+
+
+@pytest.mark.parametrize("n", [2, 6])
+async def test_one_broadcast_is_one_group_send(counting: Counts, n: int) -> None:
+    sockets = await open_sockets(n)
+    try:
+        reset(counting)
+        await broadcast_once(sockets, "hello")
+        assert counting.message_group_sends == 1
+    finally:
+        await close_all(sockets)
+
+
+@pytest.mark.parametrize("n", [2, 6])
+async def test_recipients_cost_no_thread_hop(counting: Counts, n: int) -> None:
+    """Only the sender's receive path leaves the event loop: its database cleanup and store."""
+    sockets = await open_sockets(n)
+    try:
+        reset(counting)
+        await broadcast_once(sockets, "hello")
+        assert counting.db_cleanups <= 1
+        assert counting.hops.count("_store") == 1
+        assert len(counting.hops) <= 2, counting.hops
+    finally:
+        await close_all(sockets)
+
+
+async def test_every_socket_gets_the_same_encoded_text(counting: Counts) -> None:
+    sockets = await open_sockets(4)
+    try:
+        reset(counting)
+        await broadcast_once(sockets, "hello")
+        assert len(counting.sent_texts) == 4
+        assert len({id(text) for text in counting.sent_texts}) == 1
+    finally:
+        await close_all(sockets)
+
+
+# --- the Redis broadcast layer: two workers in one event loop --------------------------------
+
+
+@pytest.fixture
+async def two_workers(redis_url: str) -> Any:
+    """Two layer instances (two "workers") on one Redis, isolated by this run's prefix."""
+    layers = [
+        RedisBroadcastChannelLayer(hosts=[redis_url], prefix=f"{REDIS_PREFIX}:layer")
+        for _ in range(2)
+    ]
+    yield layers
+    for layer in layers:
+        await layer.flush()
+
+
+async def join(layer: RedisBroadcastChannelLayer, n: int) -> list[str]:
+    channels = [await layer.new_channel() for _ in range(n)]
+    for name in channels:
+        await layer.group_add(broadcast.GROUP, name)
+    assert await layer.wait_connected(5)
+    return channels
+
+
+@pytest.mark.redis
+async def test_group_send_is_one_publish_and_one_decode_per_worker(
+    counting: Counts, two_workers: list[RedisBroadcastChannelLayer]
+) -> None:
+    one, two = two_workers
+    members_one = await join(one, 3)
+    members_two = await join(two, 4)
+    reset(counting)
+    text = '{"type":"message","id":1,"body":"hi"}'
+    await one.group_send(broadcast.GROUP, broadcast.frame_event(text, message_id=1))
+    got_one = [await asyncio.wait_for(one.receive(ch), 3) for ch in members_one]
+    got_two = [await asyncio.wait_for(two.receive(ch), 3) for ch in members_two]
+    assert [m["text"] for m in got_one + got_two] == [text] * 7
+    assert counting.message_publishes == 1
+    assert counting.message_decodes == 2
+    # Within a worker every member gets the same decoded event, not a copy each.
+    assert len({id(m) for m in got_one}) == 1
+    assert len({id(m) for m in got_two}) == 1
+
+
+@pytest.mark.redis
+async def test_consumers_on_the_redis_layer_publish_once_per_message(
+    counting: Counts, redis_url: str, settings: Any
+) -> None:
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"{REDIS_PREFIX}:layer"},
+        }
+    }
+    channel_layers.backends = {}
+    sockets = await open_sockets(5)
+    try:
+        reset(counting)
+        received = await broadcast_once(sockets, "hello")
+        assert len(received) == 5
+        assert counting.message_publishes == 1
+        assert counting.message_decodes == 1
+        assert counting.message_encodes == 1
+        assert counting.hops.count("_store") == 1
+    finally:
+        await close_all(sockets)
+        await channel_layers["default"].flush()
