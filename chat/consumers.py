@@ -110,7 +110,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "nick": self.nick,
             "history": history,
             "truncated": truncated,
-            "online": online,
+            "online": online[: settings.CHAT_PRESENCE_LIST]
+            if settings.CHAT_PRESENCE_LIST
+            else online,
             "count": len(online),
             "limits": {
                 "max_body": settings.CHAT_MAX_BODY,

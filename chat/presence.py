@@ -12,6 +12,7 @@ Changes are coalesced: many joins within `FLUSH_DELAY` produce one `presence` br
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import os
@@ -28,14 +29,22 @@ from chat import broadcast, protocol
 logger = logging.getLogger(__name__)
 
 FLUSH_DELAY = 0.15
+# In a crowd, coalesce presence broadcasts for longer: each one goes to everyone.
+CROWD = 100
+CROWD_FLUSH_DELAY = 1.0
+# How old the online list may be when a joining socket's `hello` is built.
+SNAPSHOT_MAX_AGE = 0.5
+
+
+def _order(entry: dict[str, str]) -> tuple[str, str]:
+    return entry["nick"].casefold(), entry["session"]
 
 
 def sort_online(entries: dict[str, str]) -> list[dict[str, str]]:
     """The online list in a stable order: by nickname (case-insensitive), then session."""
-    return [
-        {"session": session, "nick": nick}
-        for session, nick in sorted(entries.items(), key=lambda kv: (kv[1].casefold(), kv[0]))
-    ]
+    return sorted(
+        ({"session": session, "nick": nick} for session, nick in entries.items()), key=_order
+    )
 
 
 class PresenceTracker:
@@ -45,6 +54,7 @@ class PresenceTracker:
         self.worker_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.local_group = f"chat.worker.{self.worker_id}"
         self.ttl = max(ttl, 3)
+        self.list_limit = settings.CHAT_PRESENCE_LIST
         self.local: dict[str, str] = {}
         # Open sockets per client address on this worker (for CHAT_MAX_SOCKETS_PER_IP).
         self.addresses: Counter[str] = Counter()
@@ -58,6 +68,8 @@ class PresenceTracker:
             else None
         )
         self._last_sent: list[dict[str, str]] | None = None
+        self._snapshot: list[dict[str, str]] = []
+        self._snapshot_at = float("-inf")
         self._flush_handle: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
 
@@ -91,7 +103,26 @@ class PresenceTracker:
             except Exception as exc:
                 logger.warning("presence: Redis unavailable on join (%s)", exc)
         self.schedule_flush()
-        return await self.online()
+        return await self.snapshot(session, nick)
+
+    async def snapshot(self, session: str, nick: str) -> list[dict[str, str]]:
+        """The online list for a `hello`: other workers' part at most SNAPSHOT_MAX_AGE old,
+        this worker's part exact. A burst of joins reads Redis twice a second, not per join.
+        """
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._snapshot_at > SNAPSHOT_MAX_AGE:
+            self._snapshot = await self.online()
+            self._snapshot_at = loop.time()
+        else:
+            self._snapshot_put(session, nick)
+        return self._snapshot
+
+    def _snapshot_put(self, session: str, nick: str | None) -> None:
+        """Replace (copy-on-write) one session's entry in the cached list; None removes it."""
+        online = [e for e in self._snapshot if e["session"] != session]
+        if nick is not None:
+            bisect.insort(online, {"session": session, "nick": nick}, key=_order)
+        self._snapshot = online
 
     async def rename(self, session: str, nick: str) -> None:
         """Change a session's nickname."""
@@ -117,6 +148,7 @@ class PresenceTracker:
                     await pipe.execute()
             except Exception as exc:
                 logger.warning("presence: Redis unavailable on leave (%s)", exc)
+        self._snapshot_put(session, None)
         self.schedule_flush()
 
     async def address_count(self, address: str) -> int:
@@ -188,11 +220,14 @@ class PresenceTracker:
             self._flush_handle = asyncio.ensure_future(self._flush())
 
     async def _flush(self) -> None:
-        await asyncio.sleep(FLUSH_DELAY)
+        crowded = len(self._snapshot) >= CROWD or len(self.local) >= CROWD
+        await asyncio.sleep(CROWD_FLUSH_DELAY if crowded else FLUSH_DELAY)
         online = await self.online()
         self._last_sent = online
+        self._snapshot = online
+        self._snapshot_at = asyncio.get_running_loop().time()
         try:
-            await broadcast.publish(protocol.presence_frame(online))
+            await broadcast.publish(protocol.presence_frame(online, limit=self.list_limit))
         except Exception as exc:
             logger.warning("presence: broadcast failed (%s)", exc)
 

@@ -197,9 +197,11 @@ def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra
     return encode(frame)
 
 
-def presence_frame(online: list[dict[str, str]]) -> str:
-    """Encode a `presence` frame."""
-    return encode({"type": "presence", "online": online, "count": len(online)})
+def presence_frame(online: list[dict[str, str]], *, limit: int = 0) -> str:
+    """Encode a `presence` frame: `count` is everyone, `online` at most `limit` (0: all)."""
+    return encode(
+        {"type": "presence", "online": online[:limit] if limit else online, "count": len(online)}
+    )
 
 
 def typing_frame(*, session: str, nick: str) -> str:

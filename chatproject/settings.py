@@ -173,6 +173,8 @@ CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", default=20)
 CHAT_HISTORY = env_int("CHAT_HISTORY", default=50)
 CHAT_RESUME_CAP = env_int("CHAT_RESUME_CAP", default=500)
 CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", default=45)
+# Most entries in an online list sent to pages (`count` is always everyone; 0: no cap).
+CHAT_PRESENCE_LIST = env_int("CHAT_PRESENCE_LIST", default=200)
 CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
 # Bytes daphne may hold unsent for one slow client before disconnecting it.
 CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)

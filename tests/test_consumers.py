@@ -347,3 +347,19 @@ async def test_stored_messages_are_not_logged(pair, caplog):
         await a.send({"type": "message", "body": "a private note"})
         await a.recv_type("message")
     assert all("a private note" not in r.getMessage() for r in caplog.records)
+
+
+async def test_online_list_is_capped_but_count_is_everyone(settings):
+    settings.CHAT_PRESENCE_LIST = 2
+    socks = [await open_socket(f"?nick=P{i}") for i in range(3)]
+    try:
+        last = socks[-1].hello
+        assert last["count"] == 3
+        assert len(last["online"]) == 2
+        presence = await socks[0].recv_type("presence")
+        while presence["count"] != 3:
+            presence = await socks[0].recv_type("presence")
+        assert len(presence["online"]) == 2
+    finally:
+        for sock in socks:
+            await sock.close()

@@ -105,3 +105,17 @@ async def test_heartbeat_restores_entries_lost_from_redis(redis_url, trackers):
     assert await other.online() == []
     await asyncio.sleep(1.3)  # one heartbeat (ttl / 3)
     assert await other.online() == [{"session": "s1", "nick": "Ana"}]
+
+
+async def test_snapshot_includes_the_joining_session_even_when_cached(trackers):
+    tracker = trackers("")
+    await tracker.join("s1", "Bia")
+    online = await tracker.join("s2", "Ana")  # within the snapshot's age
+    assert online == [{"session": "s2", "nick": "Ana"}, {"session": "s1", "nick": "Bia"}]
+
+
+async def test_rename_replaces_the_entry_in_a_cached_snapshot(trackers):
+    tracker = trackers("")
+    await tracker.join("s1", "Ana")
+    online = await tracker.join("s1", "Zoe")
+    assert online == [{"session": "s1", "nick": "Zoe"}]

@@ -611,3 +611,10 @@ def test_isoformat_parses_back_with_fromisoformat():
 def test_isoformat_converts_other_offsets_to_utc():
     moment = datetime(2025, 3, 4, 7, 6, 7, tzinfo=timezone(timedelta(hours=2)))
     assert isoformat(moment) == "2025-03-04T05:06:07.000Z"
+
+
+def test_presence_frame_limit_caps_the_list_not_the_count():
+    online = [{"session": f"s{i}", "nick": f"n{i}"} for i in range(5)]
+    frame = json.loads(protocol.presence_frame(online, limit=2))
+    assert frame["online"] == online[:2]
+    assert frame["count"] == 5
