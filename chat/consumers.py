@@ -19,13 +19,17 @@ from chat.serializers import message_to_frame
 
 logger = logging.getLogger(__name__)
 
+UNCAPPED = 10**9
+
 
 def _history(*, after: int | None) -> tuple[list[dict[str, Any]], bool]:
     """Recent history for `hello`: the last CHAT_HISTORY, or everything after `after` (capped)."""
     if after is None:
         rows, _ = selectors.message_list_latest(limit=settings.CHAT_HISTORY)
         return [message_to_frame(m) for m in rows], False
-    rows, truncated = selectors.message_list_latest(limit=settings.CHAT_RESUME_CAP, after=after)
+    # CHAT_RESUME_CAP 0 switches the cap off.
+    cap = settings.CHAT_RESUME_CAP or UNCAPPED
+    rows, truncated = selectors.message_list_latest(limit=cap, after=after)
     return [message_to_frame(m) for m in rows], truncated
 
 

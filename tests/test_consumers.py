@@ -363,3 +363,16 @@ async def test_online_list_is_capped_but_count_is_everyone(settings):
     finally:
         for sock in socks:
             await sock.close()
+
+
+async def test_resume_cap_zero_switches_the_cap_off(settings):
+    settings.CHAT_RESUME_CAP = 0
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    sock = await open_socket(f"?after={ids[0]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[1:]
+        assert sock.hello["truncated"] is False
+    finally:
+        await sock.close()
