@@ -53,7 +53,14 @@ def defer(text: str, *, message_id: int) -> None:
 
 
 async def publish_deferred() -> None:
-    """Publish what failed earlier, oldest first; stop at the first failure."""
+    """Publish what failed earlier, oldest first; stop at the first failure.
+
+    Waits first until the other workers have had time to subscribe again: a message
+    published before a worker is subscribed would never reach its sockets.
+    """
+    from chat.layers import MAX_RETRY_DELAY
+
+    await asyncio.sleep(MAX_RETRY_DELAY + 1)
     pending = _deferred.get(asyncio.get_running_loop())
     while pending:
         message_id, text = next(iter(pending.items()))

@@ -38,6 +38,10 @@ logger = logging.getLogger(__name__)
 
 ReconnectCallback = Callable[[], Awaitable[None]]
 
+# Longest wait between reconnection attempts: every worker is subscribed again within about
+# this long after Redis returns.
+MAX_RETRY_DELAY = 2.0
+
 
 class LayerUnavailable(ConnectionError):
     """Redis cannot be reached, so the layer cannot deliver group messages now."""
@@ -65,6 +69,7 @@ class _LoopLayer:
         sub_kwargs = {**kwargs, "socket_timeout": None, "health_check_interval": 10}
         self.sub_redis = aioredis.Redis.from_url(url, **sub_kwargs)
         self.connected = asyncio.Event()
+        self.callbacks: asyncio.Future[None] | None = None
         self.receiver = asyncio.ensure_future(self._receive_forever())
 
     @property
@@ -88,7 +93,8 @@ class _LoopLayer:
                 self.connected.set()
                 if not first:
                     logger.warning("layer: reconnected to Redis; subscriptions restored")
-                    await self.parent.run_reconnect_callbacks()
+                    # In a task: the callbacks may wait, and delivery must not.
+                    self.callbacks = asyncio.ensure_future(self.parent.run_reconnect_callbacks())
                 first = False
                 delay = 0.1
                 while True:
@@ -102,7 +108,7 @@ class _LoopLayer:
                 self.connected.clear()
                 logger.warning("layer: Redis subscription lost (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
-                delay = min(delay * 2, 2.0)
+                delay = min(delay * 2, MAX_RETRY_DELAY)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -149,6 +155,8 @@ class _LoopLayer:
                 del self.groups[group]
 
     async def close(self) -> None:
+        if self.callbacks is not None:
+            self.callbacks.cancel()
         self.receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.receiver
