@@ -129,6 +129,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
             },
         }
         await self.send(text_data=protocol.encode(hello))
+        attach = getattr(self.channel_layer, "attach", None)
+        if attach is not None:
+            # From now on the layer hands broadcast frames straight to `chat_frame`.
+            await attach(self.channel_name, self.chat_frame)
         if settings.CHAT_GROUP_REFRESH:
             self.refresher = asyncio.ensure_future(self._refresh_groups())
         if nick_error is not None:
@@ -138,6 +142,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Leave the online list."""
         logger.info("disconnect session=%s code=%s", getattr(self, "session", "-"), code)
+        detach = getattr(self.channel_layer, "detach", None)
+        if detach is not None:
+            detach(self.channel_name)
         refresher = getattr(self, "refresher", None)
         if refresher is not None:
             refresher.cancel()

@@ -37,6 +37,7 @@ from redis import asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 ReconnectCallback = Callable[[], Awaitable[None]]
+DirectHandler = Callable[[dict[str, Any]], Awaitable[None]]
 
 # Longest wait between reconnection attempts: every worker is subscribed again within about
 # this long after Redis returns.
@@ -62,6 +63,8 @@ class _LoopLayer:
         self.worker = uuid.uuid4().hex[:12]
         self.queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
         self.groups: dict[str, set[str]] = {}
+        # Channels whose group messages are handed straight to a handler (see `attach`).
+        self.direct: dict[str, DirectHandler] = {}
         url, kwargs = _redis_kwargs(parent.host)
         self.redis = aioredis.Redis.from_url(url, **kwargs)
         # The subscriber blocks on reads, so it has no socket timeout; health checks (PING
@@ -101,7 +104,7 @@ class _LoopLayer:
                     # A bounded wait, so that health checks (PING) run on a quiet connection.
                     message = await pubsub.get_message(timeout=5.0)
                     if message is not None:
-                        self._deliver(message)
+                        await self._deliver(message)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -113,7 +116,7 @@ class _LoopLayer:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
-    def _deliver(self, raw: dict[str, Any]) -> None:
+    async def _deliver(self, raw: dict[str, Any]) -> None:
         channel = raw["channel"].decode()
         prefix = self.parent.prefix
         if channel.startswith(f"{prefix}:g:"):
@@ -121,8 +124,17 @@ class _LoopLayer:
             if not members:
                 return
             message = msgpack.unpackb(raw["data"])
-            for name in members:
-                self._put(name, message)
+            direct = self.direct
+            # A copy: handlers may end a consumer, which leaves the group.
+            for name in list(members):
+                handler = direct.get(name)
+                if handler is None:
+                    self._put(name, message)
+                    continue
+                try:
+                    await handler(message)
+                except Exception:
+                    logger.exception("layer: direct delivery to %s failed", name)
         else:
             name, message = msgpack.unpackb(raw["data"])
             self._put(name, message)
@@ -144,6 +156,7 @@ class _LoopLayer:
 
     def forget(self, channel: str) -> None:
         self.queues.pop(channel, None)
+        self.direct.pop(channel, None)
         for group in [g for g, members in self.groups.items() if channel in members]:
             self.group_discard(group, channel)
 
@@ -209,6 +222,25 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
                 await callback()
             except Exception:
                 logger.exception("layer: reconnect callback failed")
+
+    async def attach(self, channel: str, handler: DirectHandler) -> None:
+        """Deliver this channel's group messages by awaiting `handler` in the worker's
+        receive loop, instead of through the channel's queue and the consumer's dispatch.
+
+        This is the broadcast hot path: one loop per worker over its local members, no queue,
+        no task wake-up and no dispatch per recipient. Messages already queued are handed
+        over first, so the order is kept. The handler must not block.
+        """
+        layer = self._layer()
+        queue = layer.queues.get(channel)
+        while queue is not None and not queue.empty():
+            await handler(queue.get_nowait())
+        # No await between the last look at the queue and this: nothing can slip past.
+        layer.direct[channel] = handler
+
+    def detach(self, channel: str) -> None:
+        """Stop direct delivery for a channel."""
+        self._layer().direct.pop(channel, None)
 
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A new channel name owned by this worker."""

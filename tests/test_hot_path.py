@@ -301,3 +301,35 @@ async def test_consumers_on_the_redis_layer_publish_once_per_message(
     finally:
         await close_all(sockets)
         await channel_layers["default"].flush()
+
+
+@pytest.mark.redis
+async def test_redis_layer_hands_frames_to_consumers_without_dispatch(
+    redis_url: str, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The broadcast layer's per-worker loop calls `chat_frame` directly: no per-recipient
+    queue, task wake-up or `dispatch` for a broadcast frame."""
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"{REDIS_PREFIX}:layer"},
+        }
+    }
+    channel_layers.backends = {}
+    dispatched: list[str] = []
+    original_dispatch = ChatConsumer.dispatch
+
+    async def dispatch(self: ChatConsumer, message: dict[str, Any]) -> None:
+        dispatched.append(message["type"])
+        await original_dispatch(self, message)
+
+    monkeypatch.setattr(ChatConsumer, "dispatch", dispatch)
+    sockets = await open_sockets(4)
+    try:
+        dispatched.clear()
+        received = await broadcast_once(sockets, "hello")
+        assert len(received) == 4
+        assert broadcast.EVENT_TYPE not in dispatched
+    finally:
+        await close_all(sockets)
+        await channel_layers["default"].flush()

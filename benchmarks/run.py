@@ -1,0 +1,622 @@
+"""Run the broadcast benchmark: baselines and product side by side, one command.
+
+    .venv/bin/python -m benchmarks.run --quick     # a few minutes
+    .venv/bin/python -m benchmarks.run             # full run, about 15 minutes (2 cores)
+    .venv/bin/python -m benchmarks.run --profile   # py-spy profile of daphne under load
+
+Loopback only (127.0.0.1). Every server and generator process is stopped at the end, also
+on error or Ctrl-C. Results: a table on stdout and benchmarks/results/<time>.json (and a
+plot with --plot). See docs/performance.md for how to read them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import multiprocessing
+import os
+import platform
+import secrets
+import subprocess
+import sys
+import time
+from array import array
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks import servers
+from benchmarks.loadgen import ClientSpec, GenSpec, generator_process, raise_open_files
+
+RESULTS = Path(__file__).resolve().parent / "results"
+REDIS_URL = os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/0")
+PG_ADMIN_URL = os.environ.get("BENCH_PG_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One load shape."""
+
+    name: str
+    clients: int
+    senders: int = 0
+    rate: float = 0.0  # messages per second per sender ("rate" mode)
+    mode: str = "rate"  # "rate", "window" or "idle"
+    duration: float = 8.0
+    window: int = 10
+
+
+FULL_SCENARIOS = [
+    Scenario("100c 5x10/s", 100, 5, 10, duration=8),
+    Scenario("300c 5x10/s", 300, 5, 10, duration=8),
+    Scenario("1000c 1x2/s", 1000, 1, 2, duration=8),
+    Scenario("1000c 5x10/s", 1000, 5, 10, duration=10),
+    Scenario("100c 10 win10", 100, 10, mode="window", duration=6),
+    Scenario("1000 idle", 1000, mode="idle"),
+    Scenario("5000 idle", 5000, mode="idle"),
+]
+QUICK_SCENARIOS = [
+    Scenario("100c 5x10/s", 100, 5, 10, duration=5),
+    Scenario("1000c 1x2/s", 1000, 1, 2, duration=5),
+    Scenario("100c 10 win10", 100, 10, mode="window", duration=4),
+    Scenario("1000 idle", 1000, mode="idle"),
+]
+
+
+POOLED = (("DATABASE_CONN_MAX_AGE", "60"),)
+
+
+def catalog(db: str) -> list[servers.ServerSpec]:
+    """Every configuration `--servers` can pick (names are prefixes: "daphne" is all)."""
+    return [
+        servers.ServerSpec("bare loop", "bare"),
+        servers.ServerSpec("ws.broadcast", "broadcast"),
+        servers.ServerSpec(f"daphne x1 {db}", "daphne", 1, db),
+        servers.ServerSpec(f"daphne x2 {db}", "daphne", 2, db),
+        servers.ServerSpec("daphne x1 sqlite", "daphne", 1, "sqlite"),
+        servers.ServerSpec("daphne x2 sqlite", "daphne", 2, "sqlite"),
+        servers.ServerSpec(f"daphne x1 {db} conn60", "daphne", 1, db, POOLED),
+        servers.ServerSpec(f"daphne x2 {db} conn60", "daphne", 2, db, POOLED),
+        servers.ServerSpec(f"uvicorn x1 {db}", "uvicorn", 1, db),
+        servers.ServerSpec(f"uvicorn x2 {db}", "uvicorn", 2, db),
+        servers.ServerSpec(f"uvicorn x2 {db} conn60", "uvicorn", 2, db, POOLED),
+    ]
+
+
+def server_specs(*, quick: bool, pg: bool, uvicorn: bool, pick: str) -> list[servers.ServerSpec]:
+    """The configurations under test (baselines first), deduplicated by name."""
+    db = "pg" if pg else "sqlite"
+    every = list({s.name: s for s in catalog(db)}.values())
+    if pick:
+        keep = [p.strip() for p in pick.split(",") if p.strip()]
+        return [s for s in every if any(s.name.startswith(k) for k in keep)]
+    names = ["bare loop", "ws.broadcast", f"daphne x1 {db}", f"daphne x2 {db}"]
+    if not quick and pg:
+        names += ["daphne x2 sqlite"]
+    if uvicorn:
+        names += [f"uvicorn x2 {db}"]
+    return [s for s in every if s.name in names]
+
+
+# --- one scenario against one running server -------------------------------------------------
+
+
+def _percentile(sorted_values: list[float], q: float) -> float:
+    if not sorted_values:
+        return float("nan")
+    k = min(len(sorted_values) - 1, max(0, round(q / 100 * (len(sorted_values) - 1))))
+    return sorted_values[k]
+
+
+def _recv(conn: Any, timeout: float, what: str) -> Any:
+    if not conn.poll(timeout):
+        raise TimeoutError(f"generator did not report {what} within {timeout:.0f}s")
+    return conn.recv()
+
+
+def run_scenario(
+    running: servers.Running, scenario: Scenario, *, gens: int, profiler: Any = None
+) -> dict[str, Any]:
+    """Connect the clients, run the load, collect and combine the generators' reports."""
+    tag = secrets.token_hex(4)
+    ports = running.ports
+    senders = min(scenario.senders, scenario.clients)
+    per_gen: list[list[ClientSpec]] = [[] for _ in range(gens)]
+    for i in range(scenario.clients):
+        port = ports[(i // gens) % len(ports)]
+        per_gen[i % gens].append(
+            ClientSpec(index=i, host=servers.HOST, port=port, sender=i if i < senders else -1)
+        )
+    connect_timeout = min(45.0, 20.0 + scenario.clients / 100)
+    ctx = multiprocessing.get_context("spawn")
+    procs = []
+    pipes = []
+    result: dict[str, Any] = {"scenario": asdict(scenario), "server": running.spec.name}
+    try:
+        for g in range(gens):
+            spec = GenSpec(
+                gen=g,
+                tag=tag,
+                clients=per_gen[g],
+                mode=scenario.mode,
+                rate=scenario.rate or 1.0,
+                window=scenario.window,
+                duration=scenario.duration,
+                connect_timeout=connect_timeout,
+                total_senders=max(1, senders),
+            )
+            parent, child = ctx.Pipe()
+            proc = ctx.Process(target=generator_process, args=(child, spec), daemon=True)
+            proc.start()
+            child.close()
+            procs.append(proc)
+            pipes.append(parent)
+        for conn in pipes:
+            assert _recv(conn, 60, "ready")[0] == "ready"
+        rss_before = running.rss_bytes()
+        t_go = time.monotonic() + 0.3
+        for conn in pipes:
+            conn.send(("connect", t_go))
+        connected = [_recv(conn, connect_timeout + 30, "connected")[1] for conn in pipes]
+        n_ok = sum(c["ok"] for c in connected)
+        durations = sorted(d for c in connected for d in c["durations"])
+        failed: dict[str, int] = {}
+        for c in connected:
+            for k, v in c["failed"].items():
+                failed[k] = failed.get(k, 0) + v
+        result.update(
+            connected=n_ok,
+            connect_failed=failed,
+            connect_all_s=max(c["last_hello"] for c in connected) - t_go,
+            connect_p50_ms=_percentile(durations, 50) * 1000,
+            connect_p99_ms=_percentile(durations, 99) * 1000,
+        )
+        # Let coalesced presence broadcasts and handshake work settle before measuring memory.
+        settle_end = time.monotonic() + 1.0 + scenario.clients / 2500
+        while time.monotonic() < settle_end:
+            time.sleep(0.1)
+        rss_after = running.rss_bytes()
+        result["rss_mib"] = rss_after / 2**20
+        result["mem_per_socket_kib"] = (rss_after - rss_before) / max(1, n_ok) / 1024
+        if scenario.mode == "idle":
+            for conn in pipes:
+                conn.send(("stop",))
+            result["ok"] = n_ok == scenario.clients and running.alive()
+            return result
+        cpu_before = running.cpu_seconds()
+        redis_before = servers.redis_cpu_seconds(REDIS_URL) if running.spec.is_product else 0
+        t0 = time.monotonic() + 0.3
+        for conn in pipes:
+            conn.send(("start", t0))
+        stop_profile = profiler(running, scenario) if profiler else None
+        done = [_recv(conn, scenario.duration + 90, "done")[1] for conn in pipes]
+        cpu_used = running.cpu_seconds() - cpu_before
+        redis_used = (
+            servers.redis_cpu_seconds(REDIS_URL) - redis_before if running.spec.is_product else 0
+        )
+        for conn in pipes:
+            conn.send(("stop",))
+        if stop_profile:
+            result["profile"] = stop_profile()
+        result.update(_combine(done, scenario, t0, n_ok, cpu_used, redis_used))
+        result["ok"] = running.alive()
+        return result
+    finally:
+        for proc in procs:
+            proc.join(timeout=10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout=5)
+        for conn in pipes:
+            conn.close()
+
+
+def _combine(
+    done: list[dict[str, Any]],
+    scenario: Scenario,
+    t0: float,
+    connected: int,
+    cpu_used: float,
+    redis_used: float,
+) -> dict[str, Any]:
+    sent: dict[int, int] = {}
+    received: dict[int, int] = {}
+    for d in done:
+        sent.update(d["sent"])
+        for key, n in d["received"].items():
+            received[key] = received.get(key, 0) + n
+    messages = sum(sent.values())
+    expected = messages * connected
+    deliveries = sum(received.values())
+    latency = array("d")
+    offset = array("d")
+    for d in done:
+        latency.frombytes(d["latency"])
+        offset.frombytes(d["sent_offset"])
+    lat_sorted = sorted(latency)
+    last_delivery = max(d["last_delivery"] for d in done)
+    span = max(1e-3, last_delivery - t0)
+    # Does latency grow through the run? p99 of the first and last quarter of send times.
+    quarter = scenario.duration / 4
+    first = sorted(v for v, o in zip(latency, offset, strict=True) if o < quarter)
+    last = sorted(v for v, o in zip(latency, offset, strict=True) if o >= 3 * quarter)
+    p99_first = _percentile(first, 99) * 1000
+    p99_last = _percentile(last, 99) * 1000
+    gen_cpu = sum(d["cpu_seconds"] for d in done)
+    wall = max(d["wall"] for d in done)
+    return {
+        "messages": messages,
+        "deliveries": deliveries,
+        "deliveries_per_s": deliveries / span,
+        "messages_per_s": messages / scenario.duration,
+        "lost": max(0, expected - deliveries),
+        "lost_pct": 100 * max(0, expected - deliveries) / max(1, expected),
+        "duplicates": sum(d["duplicates"] for d in done),
+        "errors": sum(d["errors"] for d in done),
+        "closed_during_run": sum(d["closed_during_run"] for d in done),
+        "p50_ms": _percentile(lat_sorted, 50) * 1000,
+        "p95_ms": _percentile(lat_sorted, 95) * 1000,
+        "p99_ms": _percentile(lat_sorted, 99) * 1000,
+        "max_ms": (lat_sorted[-1] * 1000) if lat_sorted else float("nan"),
+        "p99_first_quarter_ms": p99_first,
+        "p99_last_quarter_ms": p99_last,
+        "keeps_up": bool(
+            lat_sorted and p99_last <= 2 * p99_first + 20 and expected - deliveries == 0
+        ),
+        "server_cpu_s": cpu_used,
+        "server_cpu_us_per_delivery": 1e6 * cpu_used / max(1, deliveries),
+        "redis_cpu_s": redis_used,
+        "gen_cpu_s": gen_cpu,
+        "gen_cpu_cores": gen_cpu / max(1e-3, wall),
+    }
+
+
+# --- output -----------------------------------------------------------------------------------
+
+COLUMNS = [
+    ("server", "server", "{}"),
+    ("scenario", "scenario", "{}"),
+    ("deliv/s", "deliveries_per_s", "{:.0f}"),
+    ("p50 ms", "p50_ms", "{:.1f}"),
+    ("p95 ms", "p95_ms", "{:.1f}"),
+    ("p99 ms", "p99_ms", "{:.1f}"),
+    ("max ms", "max_ms", "{:.0f}"),
+    ("lost", "lost", "{}"),
+    ("dup", "duplicates", "{}"),
+    ("conn s", "connect_all_s", "{:.2f}"),
+    ("us cpu/deliv", "server_cpu_us_per_delivery", "{:.1f}"),
+    ("KiB/sock", "mem_per_socket_kib", "{:.1f}"),
+    ("gen cores", "gen_cpu_cores", "{:.2f}"),
+]
+
+
+def _cell(row: dict[str, Any], key: str, fmt: str) -> str:
+    if key == "scenario":
+        return row["scenario"]["name"]
+    value = row.get(key)
+    if value is None:
+        return "-"
+    if isinstance(value, float) and value != value:
+        return "-"
+    return fmt.format(value)
+
+
+def table(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
+    """The results as a text (or Markdown) table, one row per server and scenario."""
+    cells = [[_cell(r, key, fmt) for _, key, fmt in COLUMNS] for r in rows]
+    heads = [h for h, _, _ in COLUMNS]
+    if markdown:
+        lines = ["| " + " | ".join(heads) + " |", "|" + "---|" * len(heads)]
+        lines += ["| " + " | ".join(c) + " |" for c in cells]
+        return "\n".join(lines)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    fmt_line = "  ".join(f"{{:<{w}}}" if i < 2 else f"{{:>{w}}}" for i, w in enumerate(widths))
+    out = [fmt_line.format(*heads)]
+    out += [fmt_line.format(*c) for c in cells]
+    return "\n".join(out)
+
+
+def targets(rows: list[dict[str, Any]]) -> list[tuple[str, bool | None, str]]:
+    """The issue's targets, each met, missed or not measured, with the numbers behind it."""
+
+    def find(server_prefix: str, scenario: str) -> dict[str, Any] | None:
+        for r in rows:
+            if r["server"].startswith(server_prefix) and r["scenario"]["name"] == scenario:
+                return r
+        return None
+
+    out: list[tuple[str, bool | None, str]] = []
+    bare_sat = find("bare", "100c 10 win10")
+    prod_sat = find("daphne x2", "100c 10 win10")
+    if bare_sat and prod_sat:
+        out.append(
+            (
+                "saturation: daphne x2 deliveries/s >= bare",
+                prod_sat["deliveries_per_s"] >= bare_sat["deliveries_per_s"],
+                f"{prod_sat['deliveries_per_s']:.0f} vs {bare_sat['deliveries_per_s']:.0f}",
+            )
+        )
+    bare = find("bare", "100c 5x10/s")
+    for prod_name in ("daphne x1", "daphne x2"):
+        prod = find(prod_name, "100c 5x10/s")
+        if bare and prod:
+            out.append(
+                (
+                    f"100c x 50 msg/s, {prod_name}: no loss, p99 <= 2x bare",
+                    prod["lost"] == 0 and prod["p99_ms"] <= 2 * bare["p99_ms"],
+                    f"lost {prod['lost']}, p99 {prod['p99_ms']:.1f} vs bare {bare['p99_ms']:.1f}",
+                )
+            )
+    bare = find("bare", "1000c 1x2/s")
+    for prod_name in ("daphne x1", "daphne x2"):
+        prod = find(prod_name, "1000c 1x2/s")
+        if bare and prod:
+            out.append(
+                (
+                    f"1000c x 2 msg/s, {prod_name}: p99 <= bare",
+                    prod["p99_ms"] <= bare["p99_ms"],
+                    f"p99 {prod['p99_ms']:.1f} vs bare {bare['p99_ms']:.1f}",
+                )
+            )
+    for prod_name in ("daphne x1", "daphne x2"):
+        prod = find(prod_name, "1000c 5x10/s")
+        if prod:
+            out.append(
+                (
+                    f"1000c x 50 msg/s, {prod_name}: keeps up",
+                    prod["keeps_up"],
+                    f"p99 first quarter {prod['p99_first_quarter_ms']:.0f} ms, last "
+                    f"{prod['p99_last_quarter_ms']:.0f} ms, lost {prod['lost']}",
+                )
+            )
+    for prod_name in ("daphne x1", "daphne x2"):
+        prod = find(prod_name, "1000 idle")
+        if prod:
+            out.append(
+                (
+                    f"1000 sockets, {prod_name}: connected within 1 s, < 64 KiB each",
+                    prod["connect_all_s"] <= 1.0 and prod["mem_per_socket_kib"] < 64,
+                    f"{prod['connect_all_s']:.2f} s, {prod['mem_per_socket_kib']:.1f} KiB",
+                )
+            )
+    for scenario in ("100c 5x10/s", "1000c 5x10/s"):
+        bare = find("bare", scenario)
+        for prod_name in ("daphne x1", "daphne x2"):
+            prod = find(prod_name, scenario)
+            if bare and prod:
+                b = bare["server_cpu_us_per_delivery"]
+                p = prod["server_cpu_us_per_delivery"]
+                out.append(
+                    (
+                        f"CPU/delivery {scenario}, {prod_name}: <= 1.5x bare",
+                        p <= 1.5 * b,
+                        f"{p:.1f} vs {b:.1f} us ({p / max(b, 1e-9):.1f}x)",
+                    )
+                )
+    return out
+
+
+def targets_text(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
+    lines = []
+    for what, met, detail in targets(rows):
+        mark = "met" if met else "MISSED" if met is not None else "n/a"
+        lines.append(
+            f"- {what}: **{mark}** ({detail})" if markdown else f"{mark:7} {what}: {detail}"
+        )
+    return "\n".join(lines)
+
+
+# --- profiling --------------------------------------------------------------------------------
+
+
+def py_spy_profiler(outdir: Path, seconds: int) -> Any:
+    """A hook that records the first product process with py-spy during the load."""
+
+    def start(running: servers.Running, scenario: Scenario) -> Any:
+        if not running.spec.is_product:
+            return None
+        pid = running.pids[0]
+        label = "".join(c if c.isalnum() else "_" for c in f"{running.spec.name}-{scenario.name}")
+        stem = outdir / f"profile-{label}"
+        cmd_raw = [
+            str(servers.BIN / "py-spy"),
+            "record",
+            "-p",
+            str(pid),
+            "-d",
+            str(seconds),
+            "-r",
+            "200",
+            "--format",
+            "raw",
+            "-o",
+            f"{stem}.txt",
+            "--nonblocking",
+            # Only samples holding the GIL: where the Python CPU goes, not who waits.
+            "--gil",
+        ]
+        proc = subprocess.Popen(
+            cmd_raw, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
+        )
+
+        def finish() -> str:
+            try:
+                proc.wait(timeout=seconds + 30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait(timeout=5)
+            return f"{stem}.txt"
+
+        return finish
+
+    return start
+
+
+def summarize_profile(path: str, top: int = 25) -> str:
+    """Self and inclusive sample shares per function from py-spy's collapsed stacks."""
+    self_counts: dict[str, int] = {}
+    incl_counts: dict[str, int] = {}
+    total = 0
+    with open(path) as f:
+        for line in f:
+            stack, _, count_s = line.rstrip("\n").rpartition(" ")
+            if not stack:
+                continue
+            count = int(count_s)
+            frames = stack.split(";")
+            total += count
+            leaf = _short(frames[-1])
+            self_counts[leaf] = self_counts.get(leaf, 0) + count
+            for name in {_short(fr) for fr in frames}:
+                incl_counts[name] = incl_counts.get(name, 0) + count
+    lines = [f"{total} samples", "", "self %  function"]
+    for name, n in sorted(self_counts.items(), key=lambda kv: -kv[1])[:top]:
+        lines.append(f"{100 * n / total:5.1f}  {name}")
+    lines += ["", "incl %  function"]
+    for name, n in sorted(incl_counts.items(), key=lambda kv: -kv[1])[: top * 2]:
+        lines.append(f"{100 * n / total:5.1f}  {name}")
+    return "\n".join(lines)
+
+
+def _short(frame: str) -> str:
+    # "func (path/to/file.py:123)" -> "func (file.py)"; strips the line so counts merge.
+    name, _, where = frame.partition(" (")
+    where = where.rstrip(")")
+    file = where.rsplit(":", 1)[0]
+    parts = file.split("/")
+    if "site-packages" in parts:
+        file = "/".join(parts[parts.index("site-packages") + 1 :])
+    else:
+        file = "/".join(parts[-2:])
+    return f"{name} ({file})"
+
+
+# --- main -------------------------------------------------------------------------------------
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="fewer scenarios, shorter runs")
+    parser.add_argument("--no-pg", action="store_true", help="SQLite only, even if PG answers")
+    parser.add_argument("--uvicorn", action="store_true", help="also the product under uvicorn")
+    parser.add_argument(
+        "--servers",
+        default="",
+        help="comma-separated name prefixes from the catalog (e.g. 'bare,daphne x2 pg')",
+    )
+    parser.add_argument("--scenarios", default="", help="comma-separated scenario name prefixes")
+    parser.add_argument("--gens", type=int, default=2, help="load generator processes")
+    parser.add_argument("--profile", action="store_true", help="py-spy the product under load")
+    parser.add_argument("--plot", default="", help="write the plot to this PNG path")
+    parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
+    parser.add_argument("--keep-logs", action="store_true", help="keep server logs")
+    args = parser.parse_args(argv)
+
+    raise_open_files()
+    pg = not args.no_pg and servers.pg_reachable(PG_ADMIN_URL)
+    scenarios = QUICK_SCENARIOS if args.quick else FULL_SCENARIOS
+    pick = args.servers or ("daphne x1" if args.profile else "")
+    specs = server_specs(quick=args.quick, pg=pg, uvicorn=args.uvicorn, pick=pick)
+    if args.profile:
+        scenarios = [
+            Scenario("100c 10 win10", 100, 10, mode="window", duration=12),
+            Scenario("1000c 5x10/s", 1000, 5, 10, duration=12),
+        ]
+    if args.scenarios:
+        keep = [p.strip() for p in args.scenarios.split(",")]
+        scenarios = [s for s in scenarios if any(s.name.startswith(k) for k in keep)]
+
+    RESULTS.mkdir(exist_ok=True)
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    workdir = servers.make_workdir()
+    dbs = servers.Databases(workdir=workdir, pg_admin_url=PG_ADMIN_URL if pg else None)
+    profiler = py_spy_profiler(RESULTS, seconds=10) if args.profile else None
+    rows: list[dict[str, Any]] = []
+    started = time.monotonic()
+    print(
+        f"# {len(specs)} servers x {len(scenarios)} scenarios, {args.gens} generator processes, "
+        f"PostgreSQL {'yes' if pg else 'no'}",
+        flush=True,
+    )
+    try:
+        dbs.setup({s.db for s in specs if s.db})
+        for n, spec in enumerate(specs):
+            for scenario in scenarios:
+                prefix = f"bench{os.getpid()}x{n}{secrets.token_hex(2)}"
+                running = servers.start(
+                    spec, logdir=workdir, db_urls=dbs.urls, redis_url=REDIS_URL, prefix=prefix
+                )
+                try:
+                    row = run_scenario(running, scenario, gens=args.gens, profiler=profiler)
+                except Exception as exc:
+                    row = {
+                        "server": spec.name,
+                        "scenario": asdict(scenario),
+                        "error": f"{type(exc).__name__}: {exc}",
+                        "log_tail": running.log_tail(1500),
+                    }
+                finally:
+                    servers.stop(running)
+                    if running.redis_prefix:
+                        servers.clear_redis(REDIS_URL, running.redis_prefix)
+                rows.append(row)
+                print(_progress(row, time.monotonic() - started), flush=True)
+    finally:
+        dbs.teardown()
+        servers.remove_workdir(workdir, keep=args.keep_logs)
+
+    out = {
+        "when": stamp,
+        "machine": {
+            "cpus": os.cpu_count(),
+            "python": sys.version.split()[0],
+            "platform": platform.platform(),
+        },
+        "postgresql": pg,
+        "generators": args.gens,
+        "seconds": time.monotonic() - started,
+        "rows": rows,
+    }
+    kind = "profile" if args.profile else "quick" if args.quick else "full"
+    path = RESULTS / f"{kind}-{stamp}.json"
+    path.write_text(json.dumps(out, indent=1))
+    good = [r for r in rows if "error" not in r]
+    print()
+    print(table(good, markdown=args.markdown))
+    print()
+    print(targets_text(good, markdown=args.markdown))
+    for r in rows:
+        if "error" in r:
+            print(f"\nERROR {r['server']} / {r['scenario']['name']}: {r['error']}")
+        if "profile" in r:
+            print(f"\n## profile {r['server']} / {r['scenario']['name']}\n")
+            print(summarize_profile(r["profile"]))
+    if args.plot:
+        from benchmarks.plot import plot
+
+        plot(good, Path(args.plot))
+        print(f"\nplot: {args.plot}")
+    print(f"\nresults: {path}  ({out['seconds']:.0f} s)")
+    return 0
+
+
+def _progress(row: dict[str, Any], elapsed: float) -> str:
+    name = f"[{elapsed:5.0f}s] {row['server']:<18} {row['scenario']['name']:<14}"
+    if "error" in row:
+        return f"{name} ERROR {row['error']}"
+    if row["scenario"]["mode"] == "idle":
+        return (
+            f"{name} connected {row['connected']} in {row['connect_all_s']:.2f}s, "
+            f"{row['mem_per_socket_kib']:.1f} KiB/socket"
+        )
+    return (
+        f"{name} {row['deliveries_per_s']:8.0f} deliv/s  p99 {row['p99_ms']:8.1f} ms  "
+        f"lost {row['lost']}  cpu {row['server_cpu_us_per_delivery']:.1f} us/deliv  "
+        f"gen {row['gen_cpu_cores']:.2f} cores"
+    )
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):
+        sys.exit(main())
