@@ -24,13 +24,25 @@ def buffered_bytes(transport: Any) -> int:
     return len(data) - offset + getattr(transport, "_tempDataLen", 0)
 
 
+# True once daphne's send path is bounded here: sends then never wait for a slow client, so
+# the channel layer may deliver to every local socket in one loop (see chat.layers.attach).
+installed = False
+
+
+def sends_never_block() -> bool:
+    """Whether the server's `websocket.send` returns without waiting for the client."""
+    return installed
+
+
 def install(*, max_backlog: int) -> bool:
     """Patch daphne's frame sending if daphne is the server; True when installed."""
     if not max_backlog or "daphne.ws_protocol" not in sys.modules:
         return False
     from daphne.ws_protocol import WebSocketProtocol
 
+    global installed
     if getattr(WebSocketProtocol.serverSend, "_chat_bounded", False):
+        installed = True
         return True
     original = WebSocketProtocol.serverSend
 
@@ -47,4 +59,5 @@ def install(*, max_backlog: int) -> bool:
 
     serverSend._chat_bounded = True  # type: ignore[attr-defined]
     WebSocketProtocol.serverSend = serverSend
+    installed = True
     return True

@@ -11,7 +11,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, protocol, selectors, services
+from chat import backpressure, broadcast, protocol, selectors, services
 from chat.limits import RateLimiter, Throttle
 from chat.naming import guest_nick, new_session_id
 from chat.presence import get_tracker
@@ -130,8 +130,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         }
         await self.send(text_data=protocol.encode(hello))
         attach = getattr(self.channel_layer, "attach", None)
-        if attach is not None:
-            # From now on the layer hands broadcast frames straight to `chat_frame`.
+        if attach is not None and backpressure.sends_never_block():
+            # From now on the layer hands broadcast frames straight to `chat_frame`, in one
+            # loop per worker. Only where a send cannot wait on a slow client (daphne with
+            # chat.backpressure): elsewhere each socket keeps its own queue and task.
             await attach(self.channel_name, self.chat_frame)
         if settings.CHAT_GROUP_REFRESH:
             self.refresher = asyncio.ensure_future(self._refresh_groups())

@@ -194,3 +194,23 @@ class PrivateRedis:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(timeout=10)
+
+
+class Uvicorn(Daphne):
+    """The project under uvicorn, the optional ASGI server."""
+
+    def command(self) -> list[str]:
+        return [
+            str(Path(sys.executable).parent / "uvicorn"),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(self.port),
+            "--lifespan",
+            "off",
+            "--ws",
+            "websockets-sansio",
+            "--ws-max-size",
+            "131072",
+            "chatproject.asgi:application",
+        ]

@@ -324,6 +324,8 @@ async def test_redis_layer_hands_frames_to_consumers_without_dispatch(
         await original_dispatch(self, message)
 
     monkeypatch.setattr(ChatConsumer, "dispatch", dispatch)
+    # As under daphne, where chat.backpressure bounds every send.
+    monkeypatch.setattr("chat.backpressure.installed", True)
     sockets = await open_sockets(4)
     try:
         dispatched.clear()
