@@ -59,6 +59,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """One browser tab in the lobby."""
 
     groups = [broadcast.GROUP]
+    # Until `connect()` has greeted the client, broadcast frames are not forwarded.
+    joined = False
+    seen_in_history: frozenset[int] | set[int] = frozenset()
+    server_send: Any = None
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route events; broadcast frames skip Channels' per-event database cleanup hop."""
@@ -129,6 +133,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             },
         }
         await self.send(text_data=protocol.encode(hello))
+        # Broadcast frames skip the middleware wrappers from here on (chat.middleware).
+        self.server_send = self.scope.get("chat.server_send")
         attach = getattr(self.channel_layer, "attach", None)
         if attach is not None and backpressure.sends_never_block():
             # From now on the layer hands broadcast frames straight to `chat_frame`, in one
@@ -257,17 +263,24 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """Forward a pre-encoded broadcast frame (hot path: no parsing, no database)."""
-        if event.get("exclude") == self.session:
+        if not self.joined or event.get("exclude") == self.session:
             return
         message_id = event.get("id")
         if message_id is not None and message_id in self.seen_in_history:
             return
         try:
-            await self.send(text_data=event["text"])
+            await self._send_frame(event["text"])
         except Exception as exc:
             # The connection went away (e.g. dropped as a slow reader) with frames still
             # queued; `disconnect()` follows.
             logger.info("frame not sent session=%s (%s)", self.session, exc)
+
+    async def _send_frame(self, text: str) -> None:
+        """Send one broadcast frame, straight to the server when it can."""
+        if self.server_send is not None:
+            await self.server_send({"type": "websocket.send", "text": text})
+        else:
+            await self.send(text_data=text)
 
     def _client_addr(self) -> str:
         client = self.scope.get("client")

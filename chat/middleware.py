@@ -37,3 +37,19 @@ class RefusedHandshakeLogger:
             await send(message)
 
         return await self.app(scope, receive, watching_send)
+
+
+class ServerSendInScope:
+    """Puts the server's own `send` in the scope as `chat.server_send`.
+
+    The consumer uses it for broadcast frames after the handshake, past the middleware
+    wrappers (the session middleware inspects the session on every message; nothing a
+    `websocket.send` needs). Everything else still goes through the full stack.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        """Record `send`, then call the application unchanged."""
+        return await self.app({**scope, "chat.server_send": send}, receive, send)

@@ -93,8 +93,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Live-server tests run daphne in a child process: the test database must be a file.
     # (one file per test process, so that concurrent test runs do not share it).
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / f"test_db_{os.getpid()}.sqlite3")}
-elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and env_bool(
-    "DATABASE_POOL", default=True
+elif (
+    DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+    and env_bool("DATABASE_POOL", default=True)
+    # Django's pool and persistent connections exclude each other: CONN_MAX_AGE wins.
+    and not DATABASES["default"]["CONN_MAX_AGE"]
 ):
     # Django's connection pool (psycopg_pool) instead of a new connection per message: the
     # way Django advises to reuse connections under ASGI (docs/performance.md has the gain).
@@ -184,6 +187,8 @@ CHAT_PRESENCE_LIST = env_int("CHAT_PRESENCE_LIST", default=200)
 CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
 # Bytes daphne may hold unsent for one slow client before disconnecting it.
 CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
+# Under daphne, write frames to the socket at once when nothing is buffered (chat.fastwrite).
+CHAT_FAST_WRITE = env_bool("CHAT_FAST_WRITE", default=True)
 # Seconds a stopping worker waits for its sockets' closing handshakes (SIGTERM).
 CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
 

@@ -61,3 +61,39 @@ def test_check_deploy_is_clean_with_tls_settings_on():
         DJANGO_HSTS_PRELOAD="true",
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def _database_options(**env: str) -> str:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; from django.conf import settings; django.setup(); "
+            "print(settings.DATABASES['default'].get('OPTIONS', {}).get('pool'))",
+        ],
+        cwd=ROOT,
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_"))},
+            "DJANGO_SETTINGS_MODULE": "chatproject.settings",
+            "DJANGO_DEBUG": "true",
+            **env,
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip()
+
+
+def test_postgresql_uses_the_connection_pool_by_default():
+    pool = _database_options(DATABASE_URL="postgres://u@127.0.0.1:5432/chat")
+    assert pool.startswith("{")
+
+
+def test_persistent_connections_switch_the_pool_off():
+    # Django refuses pooling together with CONN_MAX_AGE: the latter wins.
+    pool = _database_options(
+        DATABASE_URL="postgres://u@127.0.0.1:5432/chat", DATABASE_CONN_MAX_AGE="60"
+    )
+    assert pool == "None"

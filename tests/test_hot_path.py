@@ -123,6 +123,15 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
 
     monkeypatch.setattr(ChatConsumer, "send", send)
 
+    original_send_frame = ChatConsumer._send_frame
+
+    async def send_frame(self: ChatConsumer, text: str) -> None:
+        if _is_message_text(text):
+            counts.sent_texts.append(text)
+        await original_send_frame(self, text)
+
+    monkeypatch.setattr(ChatConsumer, "_send_frame", send_frame)
+
     original_publish = aioredis.Redis.publish
 
     def publish(self: aioredis.Redis, channel: Any, message: Any, **kwargs: Any) -> Any:
