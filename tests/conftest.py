@@ -49,7 +49,8 @@ def live_db_url(transactional_db: None) -> str:
 
 @pytest.fixture
 def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
-    """Start daphne processes; all are stopped at the end of the test."""
+    """Start daphne processes (or another server class of tests.live); all are stopped at
+    the end of the test, and a traceback in any of their logs fails it."""
     started: list[Daphne] = []
 
     def start(
@@ -57,10 +58,11 @@ def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
         redis_url: str | None,
         name: str = "web",
         extra_args: list[str] | None = None,
+        server_class: type[Daphne] = Daphne,
         **env: str,
     ) -> Daphne:
         env.setdefault("CHAT_REDIS_PREFIX", REDIS_PREFIX)
-        proc = Daphne(
+        proc = server_class(
             env=base_env(db_url=live_db_url, redis_url=redis_url, **env),
             name=name,
             extra_args=extra_args,

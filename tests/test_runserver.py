@@ -6,22 +6,15 @@ import urllib.request
 
 import pytest
 
-from tests.conftest import REDIS_PREFIX
-from tests.live import Runserver, base_env
+from tests.live import Runserver
 from tests.wsclient import ChatClient
 
 pytestmark = pytest.mark.live
 
 
 @pytest.fixture
-def runserver(live_db_url):
-    proc = Runserver(
-        env=base_env(db_url=live_db_url, redis_url=None, CHAT_REDIS_PREFIX=REDIS_PREFIX),
-        name="runserver",
-    )
-    proc.start()
-    yield proc
-    proc.stop()
+def runserver(daphne_factory):
+    return daphne_factory(redis_url=None, name="runserver", server_class=Runserver)
 
 
 def test_runserver_serves_the_page(runserver):

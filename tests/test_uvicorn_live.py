@@ -8,22 +8,15 @@ import urllib.request
 import pytest
 import websockets
 
-from tests.conftest import REDIS_PREFIX
-from tests.live import Uvicorn, base_env
+from tests.live import Uvicorn
 from tests.wsclient import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 
 @pytest.fixture
-def uvicorn_server(live_db_url, redis_url):
-    server = Uvicorn(
-        env=base_env(db_url=live_db_url, redis_url=redis_url, CHAT_REDIS_PREFIX=REDIS_PREFIX),
-        name="uvicorn",
-    )
-    server.start()
-    yield server
-    server.stop()
+def uvicorn_server(daphne_factory, redis_url):
+    return daphne_factory(redis_url=redis_url, name="uvicorn", server_class=Uvicorn)
 
 
 def test_uvicorn_serves_the_page(uvicorn_server):
