@@ -82,7 +82,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def connect(self) -> None:
         """Accept, then greet with session, history, who is online and the limits."""
         self.session = new_session_id()
-        self.joined = False
         nick_param, after = parse_query(self.scope.get("query_string", b""))
         nick_error: protocol.ProtocolError | None = None
         self.nick = guest_nick()
@@ -118,10 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             "nick": self.nick,
             "history": history,
             "truncated": truncated,
-            "online": online[: settings.CHAT_PRESENCE_LIST]
-            if settings.CHAT_PRESENCE_LIST
-            else online,
-            "count": len(online),
+            **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
             "limits": {
                 "max_body": settings.CHAT_MAX_BODY,
                 "max_frame": settings.CHAT_MAX_FRAME,

@@ -157,8 +157,7 @@ class PresenceTracker:
         if self._redis is None:
             return count
         try:
-            workers = await self._redis.zrangebyscore(f"{self.prefix}:workers", time.time(), "+inf")
-            others = [w for w in workers if w != self.worker_id]
+            others = [w for w in await self._live_workers() if w != self.worker_id]
             if others:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for worker in others:
@@ -168,13 +167,17 @@ class PresenceTracker:
             logger.warning("presence: Redis unavailable, counting this worker only (%s)", exc)
         return count
 
+    async def _live_workers(self) -> list[str]:
+        """Workers whose lease has not run out."""
+        assert self._redis is not None
+        return await self._redis.zrangebyscore(f"{self.prefix}:workers", time.time(), "+inf")
+
     async def online(self) -> list[dict[str, str]]:
         """Everyone online on every live worker (this worker's list alone if Redis fails)."""
         if self._redis is None:
             return sort_online(self.local)
         try:
-            now = time.time()
-            workers = await self._redis.zrangebyscore(f"{self.prefix}:workers", now, "+inf")
+            workers = await self._live_workers()
             merged: dict[str, str] = {}
             if workers:
                 async with self._redis.pipeline(transaction=False) as pipe:

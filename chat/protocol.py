@@ -26,11 +26,11 @@ MAX_CLIENT_ID = 64
 
 # Named close codes. daphne (autobahn) lets an application send only 1000 or 3000-4999, so
 # the application's own codes are 4000 plus the RFC 6455 code they stand for.
-CLOSE_NORMAL = 1000
 CLOSE_POLICY_VIOLATION = 4008  # RFC 1008: abuse (persistent flooding)
 CLOSE_TOO_BIG = 4009  # RFC 1009: a frame over CHAT_MAX_FRAME
-CLOSE_SERVICE_RESTART = 4012  # RFC 1012: the worker is shutting down; reconnect
 CLOSE_TRY_AGAIN_LATER = 4013  # RFC 1013: a dependency (database) failed; reconnect later
+# The real RFC 6455 code, which chat.shutdown sends through daphne's protocol object.
+CLOSE_SERVICE_RESTART = 1012  # the worker is shutting down; reconnect elsewhere
 
 _json_encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
@@ -197,11 +197,15 @@ def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra
     return encode(frame)
 
 
+def online_fields(online: list[dict[str, str]], *, limit: int = 0) -> dict[str, Any]:
+    """`online` (at most `limit` entries; 0: all) and `count` (everyone), as in `hello` and
+    `presence`."""
+    return {"online": online[:limit] if limit else online, "count": len(online)}
+
+
 def presence_frame(online: list[dict[str, str]], *, limit: int = 0) -> str:
-    """Encode a `presence` frame: `count` is everyone, `online` at most `limit` (0: all)."""
-    return encode(
-        {"type": "presence", "online": online[:limit] if limit else online, "count": len(online)}
-    )
+    """Encode a `presence` frame."""
+    return encode({"type": "presence", **online_fields(online, limit=limit)})
 
 
 def typing_frame(*, session: str, nick: str) -> str:

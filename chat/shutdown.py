@@ -18,9 +18,9 @@ import logging
 import sys
 from typing import Any
 
-logger = logging.getLogger(__name__)
+from chat.protocol import CLOSE_SERVICE_RESTART
 
-CLOSE_SERVICE_RESTART = 1012
+logger = logging.getLogger(__name__)
 
 
 async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None:

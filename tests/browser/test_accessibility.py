@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 from playwright.sync_api import expect
 
+from tests.conftest import _missing
 from tests.live import ROOT
-
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 pytestmark = pytest.mark.browser
 
@@ -19,10 +16,7 @@ AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
 def test_page_has_no_axe_violations(open_chat, color_scheme):
     if not AXE.exists():
-        reason = "axe-core not installed: run `npm ci` in frontend/ (make test-browser does)"
-        if IN_CI:
-            pytest.fail(reason)
-        pytest.skip(reason)
+        _missing("axe-core not installed: run `npm ci` in frontend/ (make test-browser does)")
     # bypass_csp: axe is injected as a script the page's CSP would refuse.
     ana = open_chat("Ana", color_scheme=color_scheme, bypass_csp=True)
     bia = open_chat("Bia")
