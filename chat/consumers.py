@@ -7,11 +7,13 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import backpressure, broadcast, protocol, selectors, services
+from chat import broadcast, protocol, selectors, services
+from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.limits import RateLimiter, Throttle
 from chat.naming import guest_nick, new_session_id
 from chat.presence import get_tracker
@@ -22,15 +24,32 @@ logger = logging.getLogger(__name__)
 UNCAPPED = 10**9
 
 
-def _history(*, after: int | None) -> tuple[list[dict[str, Any]], bool]:
-    """Recent history for `hello`: the last CHAT_HISTORY, or everything after `after` (capped)."""
+History = tuple[list[tuple[int, str]], bool]
+
+
+def _history_from_db(*, after: int | None) -> History:
+    """Recent history for `hello` as (id, frame text): the last CHAT_HISTORY, or everything
+    after `after` (capped), and whether the cap cut it."""
     if after is None:
         rows, _ = selectors.message_list_latest(limit=settings.CHAT_HISTORY)
-        return [message_to_frame(m) for m in rows], False
+        truncated = False
+    else:
+        rows, truncated = selectors.message_list_latest(limit=_resume_cap(), after=after)
+    return [(m.id, protocol.encode(message_to_frame(m))) for m in rows], truncated
+
+
+def _history_from_window(lobby: broadcast.Lobby | None, *, after: int | None) -> History | None:
+    """The same from this worker's memory, or None when it does not cover the request."""
+    if lobby is None or not lobby.window.ready:
+        return None
+    if after is None:
+        return lobby.window.latest(settings.CHAT_HISTORY), False
+    return lobby.window.after(after, limit=_resume_cap())
+
+
+def _resume_cap() -> int:
     # CHAT_RESUME_CAP 0 switches the cap off.
-    cap = settings.CHAT_RESUME_CAP or UNCAPPED
-    rows, truncated = selectors.message_list_latest(limit=cap, after=after)
-    return [message_to_frame(m) for m in rows], truncated
+    return settings.CHAT_RESUME_CAP or UNCAPPED
 
 
 def _store(
@@ -59,17 +78,29 @@ class ChatConsumer(AsyncWebsocketConsumer):
     """One browser tab in the lobby."""
 
     groups = [broadcast.GROUP]
-    # Until `connect()` has greeted the client, broadcast frames are not forwarded.
-    joined = False
-    seen_in_history: frozenset[int] | set[int] = frozenset()
-    server_send: Any = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.session = "-"
+        self.nick = ""
+        # Until `connect()` has greeted the client, broadcast frames are not forwarded.
+        self.joined = False
+        self.seen_in_history: frozenset[int] | set[int] = frozenset()
+        self.tracker: Any = None
+        self.refresher: asyncio.Future[None] | None = None
+        # Under daphne (chat.daphne_server): writes pre-built frame bytes, never blocks.
+        self.write_frame: Any = None
+        self.server_send: Any = None
+        self.direct = False
 
     async def dispatch(self, message: dict[str, Any]) -> None:
-        """Route events; broadcast frames skip Channels' per-event database cleanup hop."""
-        if message["type"] == broadcast.EVENT_TYPE:
-            await self.chat_frame(message)
-        else:
-            await super().dispatch(message)
+        """Route events without Channels' per-event thread hop (`aclose_old_connections`):
+        every database call here goes through `database_sync_to_async`, which cleans up old
+        connections itself."""
+        handler = getattr(self, get_handler_name(message), None)
+        if handler is None:
+            raise ValueError(f"No handler for message type {message['type']}")
+        await handler(message)
 
     async def websocket_connect(self, message: dict[str, Any]) -> None:
         """Join the groups, then `connect()`; refuse the handshake fast if the layer is down."""
@@ -101,42 +132,40 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
         await self.accept()
-        try:
-            history, truncated = await database_sync_to_async(_history)(after=after)
-        except Exception as exc:
-            logger.error("history unavailable; closing so the client retries (%r)", exc)
-            await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
-            return
-        # Live messages that raced with the history query arrive after `hello`; skip them.
-        self.seen_in_history = {m["id"] for m in history}
+        # The group is joined: whatever is published from now on is queued for this socket.
+        # Messages that are also in the history are skipped when they arrive.
+        history = _history_from_window(broadcast.get_lobby(), after=after)
+        if history is None:
+            try:
+                history = await database_sync_to_async(_history_from_db)(after=after)
+            except Exception as exc:
+                logger.error("history unavailable; closing so the client retries (%r)", exc)
+                await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
+                return
+        rows, truncated = history
+        self.seen_in_history = {message_id for message_id, _ in rows}
         online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
-        hello = {
-            "type": "hello",
-            "session": self.session,
-            "nick": self.nick,
-            "history": history,
-            "truncated": truncated,
-            **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
-            "limits": {
-                "max_body": settings.CHAT_MAX_BODY,
-                "max_frame": settings.CHAT_MAX_FRAME,
-                "rate": settings.CHAT_RATE,
-                "rate_period": settings.CHAT_RATE_PERIOD,
-                "typing_interval": settings.CHAT_TYPING_INTERVAL,
-                "history": settings.CHAT_HISTORY,
-                "resume_cap": settings.CHAT_RESUME_CAP,
-            },
-        }
-        await self.send(text_data=protocol.encode(hello))
+        await self.send(
+            text_data=protocol.hello_frame(
+                history=[text for _, text in rows],
+                session=self.session,
+                nick=self.nick,
+                truncated=truncated,
+                **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
+                limits=_limits(),
+            )
+        )
         # Broadcast frames skip the middleware wrappers from here on (chat.middleware).
         self.server_send = self.scope.get("chat.server_send")
-        attach = getattr(self.channel_layer, "attach", None)
-        if attach is not None and backpressure.sends_never_block():
-            # From now on the layer hands broadcast frames straight to `chat_frame`, in one
-            # loop per worker. Only where a send cannot wait on a slow client (daphne with
-            # chat.backpressure): elsewhere each socket keeps its own queue and task.
-            await attach(self.channel_name, self.chat_frame)
+        frames = self.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+        if frames is not None and broadcast.has_direct_delivery(self.channel_layer):
+            # The server writes pre-built frames and bounds slow readers, so a send never
+            # waits: the layer may hand broadcast frames straight to `deliver`, in one loop
+            # per worker. Elsewhere each socket keeps its own queue and task.
+            self.write_frame = frames["write_frame"]
+            self.channel_layer.attach(self.channel_name, self.deliver)
+            self.direct = True
         if settings.CHAT_GROUP_REFRESH:
             self.refresher = asyncio.ensure_future(self._refresh_groups())
         if nick_error is not None:
@@ -145,16 +174,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         """Leave the online list."""
-        logger.info("disconnect session=%s code=%s", getattr(self, "session", "-"), code)
-        detach = getattr(self.channel_layer, "detach", None)
-        if detach is not None:
-            detach(self.channel_name)
-        refresher = getattr(self, "refresher", None)
-        if refresher is not None:
-            refresher.cancel()
-        if getattr(self, "joined", False):
+        logger.info("disconnect session=%s code=%s", self.session, code)
+        if self.direct:
+            self.channel_layer.detach(self.channel_name)
+        if self.refresher is not None:
+            self.refresher.cancel()
+        if self.joined:
             await self.tracker.leave(self.session)
-        if hasattr(self, "tracker"):
+        if self.tracker is not None:
             await self.channel_layer.group_discard(self.tracker.local_group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
@@ -257,8 +284,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
             text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id)
         )
 
+    def deliver(self, event: dict[str, Any]) -> None:
+        """Write a broadcast frame's bytes, built once per worker (the hot path under daphne:
+        called by the layer's receive loop for every local socket; no await, no JSON)."""
+        if event.get("exclude") == self.session:
+            return
+        message_id = event.get("id")
+        if message_id is not None and message_id in self.seen_in_history:
+            return
+        self.write_frame(broadcast.wire_frame(event))
+
     async def chat_frame(self, event: dict[str, Any]) -> None:
-        """Forward a pre-encoded broadcast frame (hot path: no parsing, no database)."""
+        """Forward a pre-encoded broadcast frame (other servers: no parsing, no database)."""
         if not self.joined or event.get("exclude") == self.session:
             return
         message_id = event.get("id")
@@ -281,3 +318,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
     def _client_addr(self) -> str:
         client = self.scope.get("client")
         return client[0] if client else "-"
+
+
+def _limits() -> dict[str, int]:
+    """The limits a page is told in `hello`."""
+    return {
+        "max_body": settings.CHAT_MAX_BODY,
+        "max_frame": settings.CHAT_MAX_FRAME,
+        "rate": settings.CHAT_RATE,
+        "rate_period": settings.CHAT_RATE_PERIOD,
+        "typing_interval": settings.CHAT_TYPING_INTERVAL,
+        "history": settings.CHAT_HISTORY,
+        "resume_cap": settings.CHAT_RESUME_CAP,
+    }

@@ -37,7 +37,10 @@ from redis import asyncio as aioredis
 logger = logging.getLogger(__name__)
 
 ReconnectCallback = Callable[[], Awaitable[None]]
-DirectHandler = Callable[[dict[str, Any]], Awaitable[None]]
+SubscribeCallback = Callable[[bool], Awaitable[None]]
+# Called in the worker's receive loop for each group message; must not block or await.
+DirectHandler = Callable[[dict[str, Any]], None]
+GroupFilter = Callable[[dict[str, Any]], bool]
 
 # Longest wait between reconnection attempts: every worker is subscribed again within about
 # this long after Redis returns.
@@ -65,6 +68,10 @@ class _LoopLayer:
         self.groups: dict[str, set[str]] = {}
         # Channels whose group messages are handed straight to a handler (see `attach`).
         self.direct: dict[str, DirectHandler] = {}
+        # Per group: sees each group message first and may drop it (see `set_group_filter`).
+        self.filters: dict[str, GroupFilter] = {}
+        self.subscribe_callbacks: list[SubscribeCallback] = []
+        self.subscribed_tasks: set[asyncio.Future[None]] = set()
         url, kwargs = _redis_kwargs(parent.host)
         self.redis = aioredis.Redis.from_url(url, **kwargs)
         # The subscriber blocks on reads, so it has no socket timeout; health checks (PING
@@ -94,6 +101,8 @@ class _LoopLayer:
                 await pubsub.psubscribe(self.group_pattern)
                 await pubsub.subscribe(self.worker_key(self.worker))
                 self.connected.set()
+                for callback in list(self.subscribe_callbacks):
+                    self._run_subscribed(callback, first)
                 if not first:
                     logger.warning("layer: reconnected to Redis; subscriptions restored")
                     # In a task: the callbacks may wait, and delivery must not.
@@ -116,28 +125,43 @@ class _LoopLayer:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
 
+    def _run_subscribed(self, callback: SubscribeCallback, first: bool) -> None:
+        # In a task: the callbacks may wait (e.g. on the database), and delivery must not.
+        task = asyncio.ensure_future(callback(first))
+        self.subscribed_tasks.add(task)
+        task.add_done_callback(self.subscribed_tasks.discard)
+
     async def _deliver(self, raw: dict[str, Any]) -> None:
         channel = raw["channel"].decode()
         prefix = self.parent.prefix
         if channel.startswith(f"{prefix}:g:"):
-            members = self.groups.get(channel[len(prefix) + 3 :])
-            if not members:
+            group = channel[len(prefix) + 3 :]
+            members = self.groups.get(group)
+            gate = self.filters.get(group)
+            if not members and gate is None:
                 return
             message = msgpack.unpackb(raw["data"])
-            direct = self.direct
-            # A copy: handlers may end a consumer, which leaves the group.
-            for name in list(members):
-                handler = direct.get(name)
-                if handler is None:
-                    self._put(name, message)
-                    continue
-                try:
-                    await handler(message)
-                except Exception:
-                    logger.exception("layer: direct delivery to %s failed", name)
+            if gate is not None and not gate(message):
+                return
+            if members:
+                self.fan_out(members, message)
         else:
             name, message = msgpack.unpackb(raw["data"])
             self._put(name, message)
+
+    def fan_out(self, members: set[str], message: dict[str, Any]) -> None:
+        """Hand one group message to every local member, in one loop, without awaiting."""
+        direct = self.direct
+        # A copy: handlers may end a consumer, which leaves the group.
+        for name in list(members):
+            handler = direct.get(name)
+            if handler is None:
+                self._put(name, message)
+                continue
+            try:
+                handler(message)
+            except Exception:
+                logger.exception("layer: direct delivery to %s failed", name)
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.queues.get(channel)
@@ -170,6 +194,8 @@ class _LoopLayer:
     async def close(self) -> None:
         if self.callbacks is not None:
             self.callbacks.cancel()
+        for task in list(self.subscribed_tasks):
+            task.cancel()
         self.receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.receiver
@@ -180,7 +206,9 @@ class _LoopLayer:
 class RedisBroadcastChannelLayer(BaseChannelLayer):
     """Channel layer with worker-local groups over Redis pub/sub."""
 
-    extensions = ["groups", "flush"]
+    # "chat.direct": `attach`/`detach`, `set_group_filter`, `on_subscribe` and `deliver_local`
+    # below (the chat's broadcast hot path uses them when the layer declares them).
+    extensions = ["groups", "flush", "chat.direct"]
 
     def __init__(
         self,
@@ -223,20 +251,49 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
             except Exception:
                 logger.exception("layer: reconnect callback failed")
 
-    async def attach(self, channel: str, handler: DirectHandler) -> None:
-        """Deliver this channel's group messages by awaiting `handler` in the worker's
+    def attach(self, channel: str, handler: DirectHandler) -> None:
+        """Deliver this channel's group messages by calling `handler` in the worker's
         receive loop, instead of through the channel's queue and the consumer's dispatch.
 
         This is the broadcast hot path: one loop per worker over its local members, no queue,
-        no task wake-up and no dispatch per recipient. Messages already queued are handed
-        over first, so the order is kept. The handler must not block.
+        no task wake-up, no dispatch and no await per recipient. Messages already queued are
+        handed over first, so the order is kept. The handler must not block.
         """
         layer = self._layer()
         queue = layer.queues.get(channel)
         while queue is not None and not queue.empty():
-            await handler(queue.get_nowait())
-        # No await between the last look at the queue and this: nothing can slip past.
+            handler(queue.get_nowait())
         layer.direct[channel] = handler
+
+    def set_group_filter(self, group: str, gate: GroupFilter | None) -> None:
+        """Let `gate` see each message for `group` on this worker before its members do; a
+        False answer drops the message here. It runs even when the group has no local member.
+        """
+        layer = self._layer()
+        if gate is None:
+            layer.filters.pop(group, None)
+        else:
+            layer.filters[group] = gate
+
+    def on_subscribe(self, callback: SubscribeCallback) -> None:
+        """Call `callback(first)` in a task each time this worker's subscription becomes
+        active: `first` is True the first time, False after a Redis failure."""
+        layer = self._layer()
+        if callback not in layer.subscribe_callbacks:
+            layer.subscribe_callbacks.append(callback)
+            if layer.connected.is_set():
+                layer._run_subscribed(callback, True)
+
+    def deliver_local(self, group: str, message: dict[str, Any]) -> None:
+        """Hand a message to this worker's members of `group` only (no filter, no Redis)."""
+        layer = self._layer()
+        members = layer.groups.get(group)
+        if members:
+            layer.fan_out(members, message)
+
+    def subscribed(self) -> bool:
+        """Whether this worker's subscription is active now."""
+        return self._layer().connected.is_set()
 
     def detach(self, channel: str) -> None:
         """Stop direct delivery for a channel."""

@@ -211,3 +211,14 @@ def presence_frame(online: list[dict[str, str]], *, limit: int = 0) -> str:
 def typing_frame(*, session: str, nick: str) -> str:
     """Encode a `typing` frame as the others see it."""
     return encode({"type": "typing", "session": session, "nick": nick})
+
+
+def hello_frame(*, history: list[str], **fields: Any) -> str:
+    """Encode a `hello` frame whose `history` is a list of already-encoded message frames.
+
+    The messages are spliced in as they are (each was encoded once, when it was stored or
+    read), so a join costs no JSON work per history message.
+    """
+    text = encode({"type": "hello", "history": [], **fields})
+    # The first `"history":[]` is the key: inside a JSON string a quote is always escaped.
+    return text.replace('"history":[]', '"history":[' + ",".join(history) + "]", 1)

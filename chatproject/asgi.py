@@ -13,17 +13,18 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
-from chat import backpressure, fastwrite, shutdown  # noqa: E402
+from chat import daphne_server  # noqa: E402
 from chat.middleware import RefusedHandshakeLogger, ServerSendInScope  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
-# Under daphne: close sockets with 1012 on SIGTERM instead of dropping them.
-shutdown.install(grace=settings.CHAT_SHUTDOWN_GRACE)
-# Under daphne: disconnect a client whose unsent frames pass CHAT_MAX_BACKLOG bytes.
-backpressure.install(max_backlog=settings.CHAT_MAX_BACKLOG)
-# Under daphne: send a frame at once when nothing is buffered before it.
-if settings.CHAT_FAST_WRITE:
-    fastwrite.install()
+# When `daphne` starts this application: its server becomes chat.daphne_server's subclass
+# (frames built once and written to every socket, slow readers cut off past
+# CHAT_MAX_BACKLOG, sockets closed with 1012 on SIGTERM). Other servers are left alone.
+daphne_server.install(
+    max_backlog=settings.CHAT_MAX_BACKLOG,
+    grace=settings.CHAT_SHUTDOWN_GRACE,
+    fast_write=settings.CHAT_FAST_WRITE,
+)
 
 application = ProtocolTypeRouter(
     {

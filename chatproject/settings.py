@@ -187,7 +187,7 @@ CHAT_PRESENCE_LIST = env_int("CHAT_PRESENCE_LIST", default=200)
 CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
 # Bytes daphne may hold unsent for one slow client before disconnecting it.
 CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
-# Under daphne, write frames to the socket at once when nothing is buffered (chat.fastwrite).
+# Under daphne, write frames to the socket at once when nothing is buffered (chat.daphne_server).
 CHAT_FAST_WRITE = env_bool("CHAT_FAST_WRITE", default=True)
 # Seconds a stopping worker waits for its sockets' closing handshakes (SIGTERM).
 CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)

@@ -6,11 +6,13 @@ import contextlib
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -214,3 +216,39 @@ class Uvicorn(Daphne):
             "131072",
             "chatproject.asgi:application",
         ]
+
+
+@contextlib.contextmanager
+def table_locked(*, reads: bool = False) -> Iterator[None]:
+    """Lock the messages table of the test database from another connection: against
+    writes, or with `reads` against reads too (PostgreSQL only: SQLite in WAL mode never
+    blocks readers)."""
+    from django.db import connection
+
+    settings = connection.settings_dict
+    if connection.vendor == "sqlite":
+        assert not reads, "SQLite in WAL mode cannot block readers"
+        other = sqlite3.connect(settings["NAME"], isolation_level=None)
+        other.execute("BEGIN EXCLUSIVE")
+        try:
+            yield
+        finally:
+            other.execute("ROLLBACK")
+            other.close()
+    else:
+        import psycopg
+
+        other = psycopg.connect(
+            host=settings["HOST"] or "127.0.0.1",
+            port=settings["PORT"] or 5432,
+            user=settings["USER"],
+            password=settings["PASSWORD"] or None,
+            dbname=settings["NAME"],
+        )
+        mode = "ACCESS EXCLUSIVE" if reads else "EXCLUSIVE"
+        other.execute(f"LOCK TABLE chat_message IN {mode} MODE")
+        try:
+            yield
+        finally:
+            other.rollback()
+            other.close()

@@ -312,12 +312,41 @@ async def test_consumers_on_the_redis_layer_publish_once_per_message(
         await channel_layers["default"].flush()
 
 
+class FramesInScope:
+    """Offers `write_frame` in the scope, as chat.daphne_server's ChatServer does, and keeps
+    what each socket was written."""
+
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.written: list[list[bytes]] = []
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        frames: list[bytes] = []
+        self.written.append(frames)
+
+        def write_frame(frame: bytes) -> bool:
+            frames.append(frame)
+            return True
+
+        extensions = {**scope.get("extensions", {}), "chat.frames": {"write_frame": write_frame}}
+        return await self.app({**scope, "extensions": extensions}, receive, send)
+
+
+def _payload(frame: bytes) -> dict[str, Any]:
+    assert frame[0] == 0x81  # FIN, text
+    length, start = frame[1], 2
+    if length == 126:
+        length, start = int.from_bytes(frame[2:4]), 4
+    return json.loads(frame[start : start + length])
+
+
 @pytest.mark.redis
-async def test_redis_layer_hands_frames_to_consumers_without_dispatch(
+async def test_redis_layer_writes_one_built_frame_to_every_socket_without_dispatch(
     redis_url: str, settings: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The broadcast layer's per-worker loop calls `chat_frame` directly: no per-recipient
-    queue, task wake-up or `dispatch` for a broadcast frame."""
+    """Where the server offers `write_frame`, the broadcast layer's per-worker loop writes the
+    same frame bytes (built once) to every socket: no per-recipient queue, task wake-up,
+    `dispatch` or encoding."""
     settings.CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
@@ -333,13 +362,27 @@ async def test_redis_layer_hands_frames_to_consumers_without_dispatch(
         await original_dispatch(self, message)
 
     monkeypatch.setattr(ChatConsumer, "dispatch", dispatch)
-    # As under daphne, where chat.backpressure bounds every send.
-    monkeypatch.setattr("chat.backpressure.installed", True)
-    sockets = await open_sockets(4)
+    app = FramesInScope(application)
+    sockets = []
     try:
+        for i in range(4):
+            comm = WebsocketCommunicator(app, f"/ws/chat/?nick=n{i}", headers=[ORIGIN])
+            assert (await comm.connect())[0]
+            assert json.loads(await comm.receive_from())["type"] == "hello"
+            sockets.append(comm)
+        await asyncio.sleep(0.3)
+        for frames in app.written:
+            frames.clear()
         dispatched.clear()
-        received = await broadcast_once(sockets, "hello")
-        assert len(received) == 4
+        await sockets[0].send_to(text_data='{"type":"message","body":"once","client_id":"c1"}')
+        for _ in range(100):
+            if all(any(_payload(f)["type"] == "message" for f in w) for w in app.written):
+                break
+            await asyncio.sleep(0.02)
+        messages = [[f for f in w if _payload(f)["type"] == "message"] for w in app.written]
+        assert [len(m) for m in messages] == [1, 1, 1, 1]
+        assert _payload(messages[0][0])["body"] == "once"
+        assert len({id(m[0]) for m in messages}) == 1, "the frame was built more than once"
         assert broadcast.EVENT_TYPE not in dispatched
     finally:
         await close_all(sockets)

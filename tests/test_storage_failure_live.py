@@ -2,47 +2,14 @@
 
 from __future__ import annotations
 
-import contextlib
-import sqlite3
-from collections.abc import Iterator
-
 import pytest
 from django.db import connection
 
 from chat.models import Message
+from tests.live import table_locked
 from tests.wsclient import ChatClient
 
 pytestmark = pytest.mark.live
-
-
-@contextlib.contextmanager
-def table_locked() -> Iterator[None]:
-    """Hold a write lock on the messages from another connection."""
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        other = sqlite3.connect(settings["NAME"], isolation_level=None)
-        other.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-    else:
-        import psycopg
-
-        other = psycopg.connect(
-            host=settings["HOST"] or "127.0.0.1",
-            port=settings["PORT"] or 5432,
-            user=settings["USER"],
-            password=settings["PASSWORD"] or None,
-            dbname=settings["NAME"],
-        )
-        other.execute("LOCK TABLE chat_message IN EXCLUSIVE MODE")
-        try:
-            yield
-        finally:
-            other.rollback()
-            other.close()
 
 
 @pytest.fixture

@@ -1,0 +1,257 @@
+"""Everything the chat does inside daphne, in one place: a server subclass and a protocol
+subclass, chosen through daphne's own attributes.
+
+`daphne chatproject.asgi:application` imports the application before it builds its server,
+so `install()` (called from `chatproject/asgi.py`) sets `CommandLineInterface.server_class`
+to `ChatServer`; the server then sets its WebSocket factory's `protocol` to
+`ChatWebSocketProtocol`. Nothing is replaced process-wide, and under any other server
+(uvicorn, runserver, the test communicator) nothing here runs: the consumer falls back to
+plain ASGI sends.
+
+What the subclasses add:
+
+- **Frame once, write many.** A server-to-client text frame is the same bytes for every
+  socket (servers do not mask; no compression here), so a broadcast builds it once per
+  worker (`chat.broadcast.wire_frame`) and `write_frame` writes those bytes to each socket,
+  as `websockets.broadcast()` does. The consumer finds `write_frame` in its scope under
+  `scope["extensions"]["chat.frames"]`; its presence also says that sends never block.
+- **Immediate writes.** Twisted buffers every write and sends it a loop turn later (two
+  epoll changes and a callback per frame); when nothing is buffered, frames are written to
+  the socket at once, and whatever the kernel does not take is buffered as before, so the
+  order of bytes never changes.
+- **A bound on slow readers.** ASGI has no backpressure: past CHAT_MAX_BACKLOG bytes
+  unsent, the connection is aborted (the consumer gets `disconnect()`), so one client that
+  never reads cannot grow the worker's memory.
+- **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
+  close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
+  up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
+  and consumers leave the online list.
+
+These rely on private attributes of daphne, autobahn and Twisted, pinned in
+requirements.txt. `missing_internals()` lists the ones that moved; `install()` refuses to
+install when any did (logging why), and tests/test_daphne_server.py fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+import sys
+from importlib import metadata
+from typing import Any
+
+from chat.protocol import CLOSE_SERVICE_RESTART
+
+logger = logging.getLogger(__name__)
+
+# The versions these subclasses were written and tested against (requirements.txt pins them).
+TESTED_VERSIONS = {"daphne": "4.2.3", "twisted": "26.10.0", "autobahn": "26.10.2"}
+# The scope extension that carries `write_frame` (ASGI: scope["extensions"]).
+EXTENSION = "chat.frames"
+
+
+def buffered_bytes(transport: Any) -> int:
+    """Bytes waiting in a Twisted transport's user-space write buffer."""
+    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+
+
+def version_mismatches() -> dict[str, tuple[str, str]]:
+    """Packages whose installed version differs from the tested one: name -> (tested, found)."""
+    found = {}
+    for name, tested in TESTED_VERSIONS.items():
+        try:
+            version = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            version = "missing"
+        if version != tested:
+            found[name] = (tested, version)
+    return found
+
+
+def missing_internals() -> list[str]:
+    """The private attributes these subclasses use that the installed packages lack."""
+    from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+    from daphne.cli import CommandLineInterface
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
+    from twisted.internet import abstract, tcp
+
+    checks = {
+        "daphne.cli.CommandLineInterface.server_class": hasattr(
+            CommandLineInterface, "server_class"
+        ),
+        "daphne.server.Server.run assigns self.ws_factory": "self.ws_factory = WebSocketFactory("
+        in inspect.getsource(Server.run),
+        "daphne.server.Server.create_application": hasattr(Server, "create_application"),
+        "daphne.server.Server.kill_all_applications": hasattr(Server, "kill_all_applications"),
+        "daphne.ws_protocol.WebSocketFactory.protocol": getattr(WebSocketFactory, "protocol", None)
+        is WebSocketProtocol,
+        "daphne.ws_protocol.WebSocketProtocol.serverSend": hasattr(WebSocketProtocol, "serverSend"),
+        "autobahn WebSocketProtocol.sendData": hasattr(AutobahnProtocol, "sendData"),
+        "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
+        in inspect.getsource(AutobahnProtocol),
+        "autobahn WebSocketProtocol.sendCloseFrame": hasattr(AutobahnProtocol, "sendCloseFrame"),
+        "autobahn WebSocketProtocol.STATE_OPEN": hasattr(AutobahnProtocol, "STATE_OPEN"),
+        "twisted FileDescriptor.dataBuffer/offset": hasattr(abstract.FileDescriptor, "dataBuffer")
+        and hasattr(abstract.FileDescriptor, "offset"),
+        "twisted FileDescriptor._tempDataBuffer/_tempDataLen": all(
+            f"self.{name}" in inspect.getsource(abstract.FileDescriptor.__init__)
+            for name in ("_tempDataBuffer", "_tempDataLen")
+        ),
+        "twisted FileDescriptor._writeDisconnected": hasattr(
+            abstract.FileDescriptor, "_writeDisconnected"
+        ),
+        "twisted tcp.Connection.writeSomeData": hasattr(tcp.Connection, "writeSomeData"),
+    }
+    return [name for name, present in checks.items() if not present]
+
+
+def install(*, max_backlog: int, grace: float, fast_write: bool) -> bool:
+    """Make daphne's command line build a `ChatServer`; True when installed.
+
+    Only when daphne's command line is what is starting (`daphne ...`): it imports the
+    application first and reads `server_class` afterwards.
+    """
+    if "daphne.cli" not in sys.modules:
+        return False
+    for name, (tested, found) in version_mismatches().items():
+        logger.warning(
+            "daphne integration: written for %s %s, found %s; run tests/test_daphne_server.py",
+            name,
+            tested,
+            found,
+        )
+    missing = missing_internals()
+    if missing:
+        logger.error(
+            "daphne integration NOT installed: internals moved (%s); falling back to plain "
+            "ASGI sends, no slow-reader bound, no 1012 on shutdown",
+            ", ".join(missing),
+        )
+        return False
+    from daphne.cli import CommandLineInterface
+
+    server_class = build_server_class(max_backlog=max_backlog, grace=grace, fast_write=fast_write)
+    CommandLineInterface.server_class = server_class
+    logger.info("daphne integration installed: frames written once, backlog bound, 1012")
+    return True
+
+
+def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> type:
+    """The daphne Server subclass with the chat's protocol, limits and shutdown."""
+    from daphne.server import Server
+    from daphne.ws_protocol import WebSocketProtocol
+    from twisted.internet import defer, tcp
+
+    class ChatWebSocketProtocol(WebSocketProtocol):
+        """daphne's protocol with bounded, immediate writes and `write_frame`."""
+
+        def serverSend(self, content: Any, binary: bool = False) -> None:
+            """Send one ASGI `websocket.send`, unless the client is over the backlog."""
+            if self._over_backlog():
+                return
+            super().serverSend(content, binary)
+
+        def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
+            """autobahn's write path, sending at once when nothing waits before `data`."""
+            if sync or chopsize or self.send_queue or not fast_write:
+                super().sendData(data, sync, chopsize)
+            else:
+                self._write(data)
+
+        def write_frame(self, frame: bytes) -> bool:
+            """Write a complete, pre-built WebSocket frame; False when the socket is not open.
+
+            Frames autobahn queued (only for chopped or synchronous writes) go first, so the
+            order on the socket is the order of the calls.
+            """
+            if self.state != self.STATE_OPEN or self._over_backlog():
+                return False
+            if self.send_queue:
+                super().sendData(frame)
+            else:
+                self._write(frame)
+            return True
+
+        def _write(self, data: bytes) -> None:
+            transport = self.transport
+            if (
+                fast_write
+                and isinstance(transport, tcp.Connection)
+                and transport.connected
+                and not transport.disconnecting
+                and not transport._writeDisconnected
+                and not transport._tempDataBuffer
+                and len(transport.dataBuffer) == transport.offset
+            ):
+                sent = transport.writeSomeData(data)
+                if isinstance(sent, int):
+                    if sent == len(data):
+                        return
+                    data = data[sent:]
+            transport.write(data)
+
+        def _over_backlog(self) -> bool:
+            if not max_backlog or self.state != self.STATE_OPEN:
+                return False
+            if buffered_bytes(self.transport) <= max_backlog:
+                return False
+            logger.warning(
+                "slow client %s: over %d bytes unsent; disconnecting",
+                self.client_addr[0] if self.client_addr else "-",
+                max_backlog,
+            )
+            self.dropConnection(abort=True)
+            return True
+
+    class ChatServer(Server):
+        """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
+
+        websocket_protocol = ChatWebSocketProtocol
+        _ws_factory: Any = None
+
+        @property
+        def ws_factory(self) -> Any:
+            """The WebSocket factory, which `Server.run` builds."""
+            return self._ws_factory
+
+        @ws_factory.setter
+        def ws_factory(self, factory: Any) -> None:
+            factory.protocol = self.websocket_protocol
+            self._ws_factory = factory
+
+        def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
+            """Offer `write_frame` to the application of every WebSocket."""
+            if isinstance(protocol, ChatWebSocketProtocol):
+                extensions = scope.setdefault("extensions", {})
+                extensions[EXTENSION] = {"write_frame": protocol.write_frame}
+            return super().create_application(protocol, scope)
+
+        def kill_all_applications(self) -> Any:
+            """Close open sockets with 1012, wait for their handshakes, then stop the rest."""
+            closing = []
+            for protocol, details in list(self.connections.items()):
+                if (
+                    isinstance(protocol, WebSocketProtocol)
+                    and protocol.state == protocol.STATE_OPEN
+                ):
+                    protocol.sendCloseFrame(code=CLOSE_SERVICE_RESTART, isReply=False)
+                    instance = details.get("application_instance")
+                    if instance is not None and not instance.done():
+                        closing.append(instance)
+            logger.info("shutting down: closed %d sockets with 1012", len(closing))
+            if not closing or grace <= 0:
+                return super().kill_all_applications()
+            waited = defer.Deferred.fromFuture(asyncio.ensure_future(_wait_done(closing, grace)))
+            waited.addBoth(lambda _: super(ChatServer, self).kill_all_applications())
+            return waited
+
+    return ChatServer
+
+
+async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None:
+    if instances:
+        await asyncio.wait(instances, timeout=grace)
+    # Let the last presence broadcasts go out.
+    await asyncio.sleep(min(0.3, grace))
