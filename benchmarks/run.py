@@ -1,7 +1,8 @@
 """Run the broadcast benchmark: baselines and product side by side, one command.
 
     .venv/bin/python -m benchmarks.run --quick     # a few minutes
-    .venv/bin/python -m benchmarks.run             # full run, about 15 minutes (2 cores)
+    .venv/bin/python -m benchmarks.run             # full run, about 12 minutes (2 cores)
+    .venv/bin/python -m benchmarks.run --no-uvicorn  # full run without uvicorn x2
     .venv/bin/python -m benchmarks.run --profile   # py-spy profile of daphne under load
 
 Loopback only (127.0.0.1). Every server and generator process is stopped at the end, also
@@ -499,7 +500,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer scenarios, shorter runs")
     parser.add_argument("--no-pg", action="store_true", help="SQLite only, even if PG answers")
-    parser.add_argument("--uvicorn", action="store_true", help="also the product under uvicorn")
+    parser.add_argument(
+        "--uvicorn",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="the product under uvicorn x2 too (default: yes in the full run, no with --quick)",
+    )
     parser.add_argument(
         "--servers",
         default="",
@@ -517,7 +523,8 @@ def main(argv: list[str] | None = None) -> int:
     pg = not args.no_pg and servers.pg_reachable(PG_ADMIN_URL)
     scenarios = QUICK_SCENARIOS if args.quick else FULL_SCENARIOS
     pick = args.servers or ("daphne x1" if args.profile else "")
-    specs = server_specs(quick=args.quick, pg=pg, uvicorn=args.uvicorn, pick=pick)
+    uvicorn = not args.quick if args.uvicorn is None else args.uvicorn
+    specs = server_specs(quick=args.quick, pg=pg, uvicorn=uvicorn, pick=pick)
     if args.profile:
         scenarios = [
             Scenario("100c 10 win10", 100, 10, mode="window", duration=12),
