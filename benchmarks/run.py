@@ -91,8 +91,15 @@ def server_specs(*, quick: bool, pg: bool, uvicorn: bool, pick: str) -> list[ser
     db = "pg" if pg else "sqlite"
     every = list({s.name: s for s in catalog(db)}.values())
     if pick:
+        # A full name picks that configuration only ("daphne x1 pg", not its "conn60" variant);
+        # anything else is a prefix ("daphne" is every daphne configuration).
         keep = [p.strip() for p in pick.split(",") if p.strip()]
-        return [s for s in every if any(s.name.startswith(k) for k in keep)]
+        known = {s.name for s in every}
+        return [
+            s
+            for s in every
+            if any(s.name == k if k in known else s.name.startswith(k) for k in keep)
+        ]
     names = ["bare loop", "ws.broadcast", f"daphne x1 {db}", f"daphne x2 {db}"]
     if not quick and pg:
         names += ["daphne x2 sqlite"]
