@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from django.db import IntegrityError, connections, router, transaction
@@ -67,49 +68,43 @@ def message_create_many(*, items: Sequence[NewMessage]) -> list[tuple[Message, b
             client_ids.add(item.client_id)
             to_insert.append(item)
 
-    sent_at = timezone.now()
-    inserted: dict[str, Message] = {}
-    new_without_client_id: list[Message] = []
     fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
-    chunk = max(1, connection.ops.bulk_batch_size(fields, to_insert))
-    for start in range(0, len(to_insert), chunk):
-        part = to_insert[start : start + chunk]
-        returned = _insert_returning(connection, part, sent_at)
-        # RETURNING gives the rows in no promised order; ids follow the VALUES order.
-        returned.sort()
-        stored_ids = {client_id for _, client_id in returned}
-        new_items = [i for i in part if i.client_id is None or i.client_id in stored_ids]
-        for item, (pk, client_id) in zip(new_items, returned, strict=True):
-            assert item.client_id == client_id
-            message = _built(connection, pk, item, sent_at)
-            if client_id is None:
-                new_without_client_id.append(message)
-            else:
-                inserted[client_id] = message
+    size = max(1, connection.ops.bulk_batch_size(fields, to_insert))
+    parts = [to_insert[start : start + size] for start in range(0, len(to_insert), size)]
+    sent_at = timezone.now()
+    new: list[Message] = []
+    # One statement commits on its own (no BEGIN/COMMIT round trips); the several needed past
+    # the database's parameter limit commit together.
+    with transaction.atomic(using=connection.alias) if len(parts) > 1 else nullcontext():
+        for part in parts:
+            new.extend(_insert_returning(connection, part, sent_at))
+    inserted = {m.client_id: m for m in new if m.client_id is not None}
+    new_without_client_id = iter(m for m in new if m.client_id is None)
 
+    # Rows stored before: by an earlier call, or by another process a moment ago. (Should the
+    # database fail right here, the rows just inserted stay stored although the caller sees
+    # an error; their resends are then answered with created=False.)
     conflicts = [cid for cid in client_ids if cid not in inserted]
     existing: dict[str, Message] = (
         Message.objects.using(connection.alias).in_bulk(conflicts, field_name="client_id")
         if conflicts
         else {}
     )
-    missing = set(conflicts) - existing.keys()
-    if missing:
-        # Only possible if a conflicting row was deleted between our two statements.
+    if missing := set(conflicts) - existing.keys():
+        # Only possible if a conflicting row was deleted between the two statements.
         raise IntegrityError(f"messages vanished during insert: {sorted(missing)}")
 
     results: list[tuple[Message, bool]] = []
-    seen: set[str] = set()
-    without_client_id = iter(new_without_client_id)
+    answered: set[str] = set()
     for item in items:
         if item.client_id is None:
-            results.append((next(without_client_id), True))
-        elif item.client_id in inserted:
-            results.append((inserted[item.client_id], item.client_id not in seen))
+            results.append((next(new_without_client_id), True))
+            continue
+        if item.client_id in inserted:
+            results.append((inserted[item.client_id], item.client_id not in answered))
         else:
             results.append((existing[item.client_id], False))
-        if item.client_id is not None:
-            seen.add(item.client_id)
+        answered.add(item.client_id)
     return results
 
 
@@ -124,8 +119,8 @@ def _can_insert_returning(connection: BaseDatabaseWrapper) -> bool:
 
 def _insert_returning(
     connection: BaseDatabaseWrapper, items: Sequence[NewMessage], sent_at: datetime
-) -> list[tuple[int, str | None]]:
-    """Insert `items` in one statement; return (id, client_id) of the rows it stored."""
+) -> list[Message]:
+    """Insert `items` in one statement; return the messages it stored (in input order)."""
     meta = Message._meta
     qn = connection.ops.quote_name
     fields = [meta.get_field(name) for name in _INSERT_FIELDS]
@@ -140,17 +135,22 @@ def _insert_returning(
     )
     params: list[object] = []
     for item in items:
-        values = {
-            "nick": item.nick,
-            "body": item.body,
-            "sent_at": sent_at,
-            "client_id": item.client_id,
-            "session": item.session,
-        }
+        values = {**asdict(item), "sent_at": sent_at}
         params.extend(f.get_db_prep_save(values[f.name], connection) for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        return [(pk, client_id) for pk, client_id in cursor.fetchall()]
+        returned = sorted(cursor.fetchall())
+    # RETURNING lists rows in no promised order, but ids are drawn in VALUES order: the n-th
+    # smallest id belongs to the n-th item that did not conflict. (sent_at is not returned:
+    # it is ours.)
+    client_ids = {client_id for _, client_id in returned}
+    new_items = [item for item in items if item.client_id is None or item.client_id in client_ids]
+    messages = []
+    for item, (pk, client_id) in zip(new_items, returned, strict=True):
+        if item.client_id != client_id:
+            raise RuntimeError(f"RETURNING rows out of VALUES order: {returned!r}")
+        messages.append(_built(connection, pk, item, sent_at))
+    return messages
 
 
 def _built(
