@@ -240,6 +240,8 @@ async def test_store_cancelled_before_its_batch_is_not_stored():
         gone.cancel()
         gate.release.set()
         await first
+        with pytest.raises(asyncio.CancelledError):
+            await gone
     assert [m.body async for m in Message.objects.all()] == ["first"]
 
 
