@@ -3,12 +3,31 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from contextlib import nullcontext
+from dataclasses import asdict, dataclass
+from datetime import datetime
 
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connections, router, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
+from django.utils import timezone
 
 from chat.models import Message
 
 logger = logging.getLogger(__name__)
+
+# The columns written on insert, in this order (`id` comes from the database).
+_INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session")
+
+
+@dataclass(frozen=True, slots=True)
+class NewMessage:
+    """A message to store: what the sender sent and who sent it."""
+
+    nick: str
+    body: str
+    client_id: str | None
+    session: str
 
 
 def message_create(
@@ -19,18 +38,152 @@ def message_create(
     Idempotent by `client_id`: a second call with a stored `client_id` stores nothing and
     returns the original message, so a resend after a reconnect is safe.
     """
-    if client_id is not None:
-        existing = Message.objects.filter(client_id=client_id).first()
+    item = NewMessage(nick=nick, body=body, client_id=client_id, session=session)
+    return message_create_many(items=[item])[0]
+
+
+def message_create_many(*, items: Sequence[NewMessage]) -> list[tuple[Message, bool]]:
+    """Store many messages; return each one, in input order, and whether it is new.
+
+    Idempotent by `client_id` as `message_create` is. On PostgreSQL and SQLite (3.35 or
+    newer) the new rows are written with one `INSERT ... ON CONFLICT (client_id) DO NOTHING
+    RETURNING` statement, so one round trip stores a whole batch and the unique index settles
+    races between processes; rows that were already stored cost one more SELECT. Within
+    `items`, a repeated `client_id` is stored once: its later copies get the first one's
+    message with `created=False`. New rows get ids in input order.
+    """
+    if not items:
+        return []
+    connection = connections[router.db_for_write(Message)]
+    if not _can_insert_returning(connection):
+        return [_create_one(item) for item in items]
+
+    # The first item of each client_id is inserted; later copies get its message.
+    client_ids: set[str] = set()
+    to_insert: list[NewMessage] = []
+    for item in items:
+        if item.client_id is None:
+            to_insert.append(item)
+        elif item.client_id not in client_ids:
+            client_ids.add(item.client_id)
+            to_insert.append(item)
+
+    fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
+    size = max(1, connection.ops.bulk_batch_size(fields, to_insert))
+    parts = [to_insert[start : start + size] for start in range(0, len(to_insert), size)]
+    sent_at = timezone.now()
+    new: list[Message] = []
+    # One statement commits on its own (no BEGIN/COMMIT round trips); the several needed past
+    # the database's parameter limit commit together.
+    with transaction.atomic(using=connection.alias) if len(parts) > 1 else nullcontext():
+        for part in parts:
+            new.extend(_insert_returning(connection, part, sent_at))
+    inserted = {m.client_id: m for m in new if m.client_id is not None}
+    new_without_client_id = iter(m for m in new if m.client_id is None)
+
+    # Rows stored before: by an earlier call, or by another process a moment ago. (Should the
+    # database fail right here, the rows just inserted stay stored although the caller sees
+    # an error; their resends are then answered with created=False.)
+    conflicts = [cid for cid in client_ids if cid not in inserted]
+    existing: dict[str, Message] = (
+        Message.objects.using(connection.alias).in_bulk(conflicts, field_name="client_id")
+        if conflicts
+        else {}
+    )
+    if missing := set(conflicts) - existing.keys():
+        # Only possible if a conflicting row was deleted between the two statements.
+        raise IntegrityError(f"messages vanished during insert: {sorted(missing)}")
+
+    results: list[tuple[Message, bool]] = []
+    answered: set[str] = set()
+    for item in items:
+        if item.client_id is None:
+            results.append((next(new_without_client_id), True))
+            continue
+        if item.client_id in inserted:
+            results.append((inserted[item.client_id], item.client_id not in answered))
+        else:
+            results.append((existing[item.client_id], False))
+        answered.add(item.client_id)
+    return results
+
+
+def _can_insert_returning(connection: BaseDatabaseWrapper) -> bool:
+    """Whether the database takes `INSERT ... ON CONFLICT DO NOTHING RETURNING`."""
+    if connection.vendor == "postgresql":
+        return True
+    if connection.vendor == "sqlite":
+        return connection.Database.sqlite_version_info >= (3, 35)
+    return False
+
+
+def _insert_returning(
+    connection: BaseDatabaseWrapper, items: Sequence[NewMessage], sent_at: datetime
+) -> list[Message]:
+    """Insert `items` in one statement; return the messages it stored (in input order)."""
+    meta = Message._meta
+    qn = connection.ops.quote_name
+    fields = [meta.get_field(name) for name in _INSERT_FIELDS]
+    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
+    # Only the model's own (quoted) table and column names go into the text; every value is
+    # a parameter.
+    sql = (
+        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
+        f"VALUES {', '.join([row] * len(items))} "
+        f"ON CONFLICT ({qn(meta.get_field('client_id').column)}) DO NOTHING "
+        f"RETURNING {qn(meta.pk.column)}, {qn(meta.get_field('client_id').column)}"
+    )
+    params: list[object] = []
+    for item in items:
+        values = {**asdict(item), "sent_at": sent_at}
+        params.extend(f.get_db_prep_save(values[f.name], connection) for f in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        returned = sorted(cursor.fetchall())
+    # RETURNING lists rows in no promised order, but ids are drawn in VALUES order: the n-th
+    # smallest id belongs to the n-th item that did not conflict. (sent_at is not returned:
+    # it is ours.)
+    client_ids = {client_id for _, client_id in returned}
+    new_items = [item for item in items if item.client_id is None or item.client_id in client_ids]
+    messages = []
+    for item, (pk, client_id) in zip(new_items, returned, strict=True):
+        if item.client_id != client_id:
+            raise RuntimeError(f"RETURNING rows out of VALUES order: {returned!r}")
+        messages.append(_built(connection, pk, item, sent_at))
+    return messages
+
+
+def _built(
+    connection: BaseDatabaseWrapper, pk: int, item: NewMessage, sent_at: datetime
+) -> Message:
+    """The model instance of a row just inserted, as if it had been loaded."""
+    message = Message(
+        id=pk,
+        nick=item.nick,
+        body=item.body,
+        sent_at=sent_at,
+        client_id=item.client_id,
+        session=item.session,
+    )
+    message._state.adding = False
+    message._state.db = connection.alias
+    return message
+
+
+def _create_one(item: NewMessage) -> tuple[Message, bool]:
+    """Store one message with a look-up and an insert (databases without RETURNING)."""
+    if item.client_id is not None:
+        existing = Message.objects.filter(client_id=item.client_id).first()
         if existing is not None:
             return existing, False
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                nick=nick, body=body, client_id=client_id, session=session
+                nick=item.nick, body=item.body, client_id=item.client_id, session=item.session
             )
     except IntegrityError:
         # Two resends raced; the other one won.
-        if client_id is None:
+        if item.client_id is None:
             raise
-        return Message.objects.get(client_id=client_id), False
+        return Message.objects.get(client_id=item.client_id), False
     return message, True
