@@ -12,7 +12,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, protocol, selectors, services
+from chat import broadcast, protocol, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.limits import RateLimiter, Throttle
 from chat.naming import guest_nick, new_session_id
@@ -50,15 +50,6 @@ def _history_from_window(lobby: broadcast.Lobby | None, *, after: int | None) ->
 def _resume_cap() -> int:
     # CHAT_RESUME_CAP 0 switches the cap off.
     return settings.CHAT_RESUME_CAP or UNCAPPED
-
-
-def _store(
-    *, nick: str, body: str, client_id: str | None, session: str
-) -> tuple[dict[str, Any], bool]:
-    message, created = services.message_create(
-        nick=nick, body=body, client_id=client_id, session=session
-    )
-    return message_to_frame(message), created
 
 
 def parse_query(query_string: bytes) -> tuple[str | None, int | None]:
@@ -233,7 +224,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         try:
-            stored, created = await database_sync_to_async(_store)(
+            # Group commit: stored with whatever else this worker's sockets sent meanwhile.
+            stored, created = await writer.store(
                 nick=self.nick, body=frame.body, client_id=frame.client_id, session=self.session
             )
         except Exception as exc:

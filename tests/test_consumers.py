@@ -267,7 +267,7 @@ async def test_storage_failure_gets_unavailable_and_nothing_is_broadcast(pair, m
     def broken(**kwargs):
         raise RuntimeError("database is locked")
 
-    monkeypatch.setattr("chat.services.message_create", broken)
+    monkeypatch.setattr("chat.services.message_create_many", broken)
     await a.send({"type": "message", "body": "lost?", "client_id": "c-u"})
     error = await a.recv_type("error")
     assert error["code"] == "unavailable"

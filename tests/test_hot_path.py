@@ -227,7 +227,7 @@ async def test_recipients_cost_no_thread_hop(counting: Counts, n: int) -> None:
         reset(counting)
         await broadcast_once(sockets, "hello")
         assert counting.db_cleanups <= 1
-        assert counting.hops.count("_store") == 1
+        assert counting.hops.count("_store_batch") == 1
         assert len(counting.hops) <= 2, counting.hops
     finally:
         await close_all(sockets)
@@ -306,7 +306,7 @@ async def test_consumers_on_the_redis_layer_publish_once_per_message(
         assert counting.message_publishes == 1
         assert counting.message_decodes == 1
         assert counting.message_encodes == 1
-        assert counting.hops.count("_store") == 1
+        assert counting.hops.count("_store_batch") == 1
     finally:
         await close_all(sockets)
         await channel_layers["default"].flush()
