@@ -7,8 +7,10 @@ resubscription), and extended by the broadcast stream in between. A fresh join t
 history from here; a resume with `after` at or above the floor too; an older resume goes to
 the database.
 
-It is also the worker's filter against duplicates: a message id it already holds (a message
-published again after a Redis outage, or pushed by a catch-up) is not delivered twice.
+It is also the worker's filter against duplicates: a message this worker already delivered
+(a message published again after a Redis outage, or pushed by a catch-up) is not delivered
+twice. A message the window learned only from the database (its publish may still be on
+its way) is delivered when the stream brings it.
 
 Plain data, no I/O: `chat.broadcast` feeds it and does the database reads.
 """
@@ -29,6 +31,8 @@ class RecentWindow:
         # Every stored message with an id above `floor` is held. Until the first fill,
         # nothing is known to be complete.
         self.floor: int | None = None
+        # Held ids read from the database and not (yet) delivered by this worker.
+        self.undelivered: set[int] = set()
 
     @property
     def ready(self) -> bool:
@@ -39,8 +43,11 @@ class RecentWindow:
         return message_id in self.texts
 
     def add(self, message_id: int, text: str) -> bool:
-        """Take one message from the stream; False when it is already held (a duplicate)."""
+        """Take one message from the stream; False when this worker already delivered it."""
         if message_id in self.texts:
+            if message_id in self.undelivered:
+                self.undelivered.discard(message_id)
+                return True
             return False
         if self.floor is not None and message_id <= self.floor:
             # Older than what the window covers (e.g. published late): deliver, don't keep.
@@ -58,7 +65,9 @@ class RecentWindow:
         """Merge rows read from the database, complete above `floor`.
 
         Returns the rows the window did not hold before, oldest first, that are newer than
-        what it already covered: what this worker's sockets may have missed.
+        what it already covered: what this worker's sockets may have missed, which the caller
+        delivers now. On the first fill there is no such thing: the rows are history (or
+        messages whose publish is still on its way, delivered when it arrives).
         """
         old_floor = self.floor
         learned = []
@@ -67,6 +76,8 @@ class RecentWindow:
                 continue
             if old_floor is not None and message_id > old_floor:
                 learned.append((message_id, text))
+            else:
+                self.undelivered.add(message_id)
             self.texts[message_id] = text
         self.ids = sorted(self.texts)
         # The database's answer is complete above `floor`, whatever the window held before.
@@ -77,6 +88,7 @@ class RecentWindow:
 
     def remove(self, message_id: int) -> None:
         """Forget a message (it was deleted)."""
+        self.undelivered.discard(message_id)
         if self.texts.pop(message_id, None) is not None:
             index = bisect.bisect_left(self.ids, message_id)
             del self.ids[index]
@@ -106,6 +118,7 @@ class RecentWindow:
             del self.ids[:excess]
             for message_id in dropped:
                 del self.texts[message_id]
+                self.undelivered.discard(message_id)
             # Everything above the newest dropped id is still held.
             if self.floor is not None:
                 self.floor = max(self.floor, dropped[-1])

@@ -48,8 +48,9 @@ def test_after_with_a_limit_keeps_the_newest_and_says_truncated() -> None:
 
 def test_a_duplicate_from_the_stream_is_refused() -> None:
     window = _filled(1, 2)
-    assert window.add(2, "again") is False
-    assert window.latest(5) == _rows(1, 2)
+    assert window.add(3, "m3") is True
+    assert window.add(3, "again") is False
+    assert window.latest(5) == _rows(1, 2, 3)
 
 
 def test_a_new_message_from_the_stream_is_kept() -> None:
@@ -106,3 +107,18 @@ def test_a_removed_message_is_gone_from_history_and_resume() -> None:
     window.remove(2)
     assert window.latest(5) == _rows(1, 3)
     assert window.after(1, limit=5) == (_rows(3), False)
+
+
+def test_a_message_first_read_from_the_database_is_delivered_when_its_publish_arrives() -> None:
+    """The first fill may read a message whose publish is still on its way: the stream's
+    copy must still reach this worker's sockets (once)."""
+    window = _filled(1, 2)
+    assert window.add(2, "m2") is True
+    assert window.add(2, "m2") is False
+
+
+def test_a_message_pushed_by_a_catch_up_is_not_delivered_again() -> None:
+    window = _filled(1)
+    missed = window.fill(_rows(1, 2), floor=0)
+    assert missed == _rows(2)
+    assert window.add(2, "m2") is False
