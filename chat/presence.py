@@ -17,8 +17,9 @@ joined or left in between.
 
 What that costs, plainly:
 
-- A `hello` can miss people who joined another worker within the last FLUSH_DELAY +
-  REFRESH_INTERVAL seconds; the `presence` broadcast that follows every change corrects it.
+- A `hello` can miss people who joined another worker, or still list people who left it,
+  within the last FLUSH_DELAY + REFRESH_INTERVAL seconds. The `presence` broadcast that
+  follows every change has the writer's fresh list and corrects it.
 - CHAT_MAX_SOCKETS_PER_IP counts this worker's sockets exactly and the other workers' as of
   the last refresh. A burst from one address spread over several workers can therefore
   exceed the cap, for up to FLUSH_DELAY + REFRESH_INTERVAL seconds, by as many sockets as
