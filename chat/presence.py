@@ -1,18 +1,38 @@
 """Who is online, the same on every worker.
 
 Each worker (one tracker per event loop) keeps its own sessions in memory and mirrors them
-into Redis as one hash per worker with a time-to-live, refreshed by a heartbeat. The online
+into Redis as one hash per worker, plus one hash of open sockets per client address, with a
+lease (`CHAT_PRESENCE_TTL` seconds) extended on every write and by a heartbeat. The online
 list is the union of the hashes of live workers, so the people of a worker killed with
-SIGKILL drop out when its hash expires (within `CHAT_PRESENCE_TTL` seconds). Without Redis
-the list is process-local.
+SIGKILL drop out when its lease runs out. Without Redis the list is process-local.
 
-Changes are coalesced: many joins within `FLUSH_DELAY` produce one `presence` broadcast.
+A handshake costs no Redis round trip. Each worker keeps a merged view, sorted by nickname
+(case-insensitive) then session: its own sessions exactly, the other workers' as of the last
+refresh. A join or a leave is O(log N), and `hello` reads only the first CHAT_PRESENCE_LIST
+entries and the count. The other workers' part is read in the background every
+REFRESH_INTERVAL while this worker has sockets, and before a handshake only when it is older
+than VIEW_MAX_AGE (an idle worker's first handshake; concurrent handshakes share that read).
+This worker's changes reach Redis in one pipeline per FLUSH_DELAY, however many sockets
+joined or left in between.
+
+What that costs, plainly:
+
+- A `hello` can miss people who joined another worker, or still list people who left it,
+  within the last FLUSH_DELAY + REFRESH_INTERVAL seconds. The `presence` broadcast that
+  follows every change has the writer's fresh list and corrects it.
+- CHAT_MAX_SOCKETS_PER_IP counts this worker's sockets exactly and the other workers' as of
+  the last refresh. A burst from one address spread over several workers can therefore
+  exceed the cap, for up to FLUSH_DELAY + REFRESH_INTERVAL seconds, by as many sockets as
+  the other workers accepted from it since the last refresh.
+- A SIGKILLed worker's people drop out within the TTL plus one REFRESH_INTERVAL.
+
+Presence broadcasts are coalesced: many changes within FLUSH_DELAY (CROWD_FLUSH_DELAY in a
+crowd, where each broadcast goes to everyone) produce one `presence` broadcast.
 """
 
 from __future__ import annotations
 
 import asyncio
-import bisect
 import contextlib
 import logging
 import os
@@ -23,17 +43,21 @@ from typing import Any
 
 from django.conf import settings
 from redis import asyncio as aioredis
+from sortedcontainers import SortedList
 
 from chat import broadcast, protocol
 
 logger = logging.getLogger(__name__)
 
+# This worker's changes are written to Redis at most this long after they happen.
 FLUSH_DELAY = 0.15
 # In a crowd, coalesce presence broadcasts for longer: each one goes to everyone.
 CROWD = 100
 CROWD_FLUSH_DELAY = 1.0
-# How old the online list may be when a joining socket's `hello` is built.
-SNAPSHOT_MAX_AGE = 0.5
+# How often the other workers' sessions and address counts are read while there are sockets.
+REFRESH_INTERVAL = 1.0
+# A view older than this (the background refresh is not running) is read before a handshake.
+VIEW_MAX_AGE = 2 * REFRESH_INTERVAL
 
 
 def _order(entry: dict[str, str]) -> tuple[str, str]:
@@ -47,6 +71,65 @@ def sort_online(entries: dict[str, str]) -> list[dict[str, str]]:
     )
 
 
+class OnlineView:
+    """Everyone online, in the order of `sort_online`, with O(log N) changes.
+
+    `page` builds the first entries once and hands out the same tuple until a change falls
+    inside it, so a crowd joining after the first page costs no copy per join.
+    """
+
+    def __init__(self) -> None:
+        self._nicks: dict[str, str] = {}
+        self._order: SortedList = SortedList()  # of (nick.casefold(), session)
+        self._page: tuple[dict[str, str], ...] | None = None
+        self._page_limit = 0
+
+    def __len__(self) -> int:
+        return len(self._nicks)
+
+    def put(self, session: str, nick: str) -> None:
+        """Add a session, or change its nickname."""
+        old = self._nicks.get(session)
+        if old == nick:
+            return
+        if old is not None:
+            self._discard((old.casefold(), session))
+        key = (nick.casefold(), session)
+        self._order.add(key)
+        self._nicks[session] = nick
+        self._changed_at(self._order.bisect_left(key))
+
+    def remove(self, session: str) -> None:
+        """Remove a session (nothing if it is not there)."""
+        nick = self._nicks.pop(session, None)
+        if nick is not None:
+            self._discard((nick.casefold(), session))
+
+    def page(self, limit: int) -> protocol.OnlinePage:
+        """The first `limit` entries (0: all of them) and the count."""
+        if self._page is None or limit != self._page_limit:
+            self._page = tuple(
+                {"session": session, "nick": self._nicks[session]}
+                for _, session in self._order.islice(0, limit or None)
+            )
+            self._page_limit = limit
+        return protocol.OnlinePage(entries=self._page, count=len(self._nicks))
+
+    def entries(self) -> list[dict[str, str]]:
+        """Every entry, in order: O(N), for tests and diagnostics."""
+        return [{"session": session, "nick": self._nicks[session]} for _, session in self._order]
+
+    def _discard(self, key: tuple[str, str]) -> None:
+        self._changed_at(self._order.bisect_left(key))
+        self._order.remove(key)
+
+    def _changed_at(self, index: int) -> None:
+        # A change past the cached page leaves it as it is; one inside it (or anywhere while
+        # the page is not full, or when it holds everyone) shifts its entries.
+        if self._page_limit == 0 or index < self._page_limit:
+            self._page = None
+
+
 class PresenceTracker:
     """One worker's view of who is online."""
 
@@ -54,12 +137,28 @@ class PresenceTracker:
         self.worker_id = f"{os.getpid()}-{secrets.token_hex(4)}"
         self.local_group = f"chat.worker.{self.worker_id}"
         self.ttl = max(ttl, 3)
+        # 0 (everyone) makes every `hello` copy the whole list: O(N) per join again.
         self.list_limit = settings.CHAT_PRESENCE_LIST
+        self.prefix = f"{settings.CHAT_REDIS_PREFIX}:presence"
+        # This worker's sessions and open sockets per client address: exact.
         self.local: dict[str, str] = {}
-        # Open sockets per client address on this worker (for CHAT_MAX_SOCKETS_PER_IP).
         self.addresses: Counter[str] = Counter()
         self.session_address: dict[str, str] = {}
-        self.prefix = f"{settings.CHAT_REDIS_PREFIX}:presence"
+        # Everyone: this worker's sessions and the others' as of the last refresh.
+        self.view = OnlineView()
+        self._others: dict[str, str] = {}
+        self._other_addresses: Counter[str] = Counter()
+        self._other_workers: frozenset[str] = frozenset()
+        self._view_at = float("-inf")
+        # Changes not yet written to Redis: session -> nickname (None: left); addresses.
+        self._pending: dict[str, str | None] = {}
+        self._pending_addresses: set[str] = set()
+        self._rewrite = False
+        self._write_lock = asyncio.Lock()
+        self._reachable = True
+        # A worker appeared or vanished since local sockets were last told.
+        self._tell_pending = False
+        self._last_sent: str | None = None
         self._redis = (
             aioredis.Redis.from_url(
                 redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
@@ -67,11 +166,11 @@ class PresenceTracker:
             if redis_url
             else None
         )
-        self._last_sent: list[dict[str, str]] | None = None
-        self._snapshot: list[dict[str, str]] = []
-        self._snapshot_at = float("-inf")
-        self._flush_handle: asyncio.Task[None] | None = None
+        self._flush_task: asyncio.Task[None] | None = None
+        self._write_task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        self._refresher: asyncio.Task[None] | None = None
+        self._refreshing: asyncio.Future[None] | None = None
 
     @property
     def _key(self) -> str:
@@ -81,48 +180,35 @@ class PresenceTracker:
     def _addr_key(self) -> str:
         return f"{self.prefix}:a:{self.worker_id}"
 
+    @property
+    def _workers_key(self) -> str:
+        return f"{self.prefix}:workers"
+
+    # --- what the consumer calls ---------------------------------------------------------
+
+    async def address_count(self, address: str) -> int:
+        """Open sockets from one client address: this worker's exactly, the other workers'
+        as of the last refresh (see the module docstring for how far the cap can be
+        exceeded in a burst). No Redis round trip unless the view is older than
+        VIEW_MAX_AGE."""
+        await self._ensure_fresh()
+        return self.addresses.get(address, 0) + self._other_addresses.get(address, 0)
+
     async def join(
         self, session: str, nick: str, *, address: str | None = None
-    ) -> list[dict[str, str]]:
-        """Add (or rename) a session; return the online list including it."""
+    ) -> protocol.OnlinePage:
+        """Add (or rename) a session; return the first page of the online list with it."""
+        await self._ensure_fresh()
         if address is not None and session not in self.local:
             self.addresses[address] += 1
             self.session_address[session] = address
+            self._pending_addresses.add(address)
         self.local[session] = nick
-        self._ensure_heartbeat()
-        if self._redis is not None:
-            try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hset(self._key, session, nick)
-                    pipe.expire(self._key, self.ttl)
-                    if address is not None:
-                        pipe.hset(self._addr_key, address, self.addresses[address])
-                        pipe.expire(self._addr_key, self.ttl)
-                    pipe.zadd(f"{self.prefix}:workers", {self.worker_id: time.time() + self.ttl})
-                    await pipe.execute()
-            except Exception as exc:
-                logger.warning("presence: Redis unavailable on join (%s)", exc)
+        self._pending[session] = nick
+        self.view.put(session, nick)
+        self._ensure_background()
         self.schedule_flush()
-        return await self.snapshot(session, nick)
-
-    async def snapshot(self, session: str, nick: str) -> list[dict[str, str]]:
-        """The online list for a `hello`: other workers' part at most SNAPSHOT_MAX_AGE old,
-        this worker's part exact. A burst of joins reads Redis twice a second, not per join.
-        """
-        loop = asyncio.get_running_loop()
-        if loop.time() - self._snapshot_at > SNAPSHOT_MAX_AGE:
-            self._snapshot = await self.online()
-            self._snapshot_at = loop.time()
-        else:
-            self._snapshot_put(session, nick)
-        return self._snapshot
-
-    def _snapshot_put(self, session: str, nick: str | None) -> None:
-        """Replace (copy-on-write) one session's entry in the cached list; None removes it."""
-        online = [e for e in self._snapshot if e["session"] != session]
-        if nick is not None:
-            bisect.insort(online, {"session": session, "nick": nick}, key=_order)
-        self._snapshot = online
+        return self.page()
 
     async def rename(self, session: str, nick: str) -> None:
         """Change a session's nickname."""
@@ -130,131 +216,249 @@ class PresenceTracker:
 
     async def leave(self, session: str) -> None:
         """Remove a session."""
-        self.local.pop(session, None)
         address = self.session_address.pop(session, None)
         if address is not None:
             self.addresses[address] -= 1
             if self.addresses[address] <= 0:
                 del self.addresses[address]
-        if self._redis is not None:
-            try:
-                async with self._redis.pipeline(transaction=True) as pipe:
-                    pipe.hdel(self._key, session)
-                    if address is not None:
-                        if address in self.addresses:
-                            pipe.hset(self._addr_key, address, self.addresses[address])
-                        else:
-                            pipe.hdel(self._addr_key, address)
-                    await pipe.execute()
-            except Exception as exc:
-                logger.warning("presence: Redis unavailable on leave (%s)", exc)
-        self._snapshot_put(session, None)
+            self._pending_addresses.add(address)
+        if self.local.pop(session, None) is not None:
+            self._pending[session] = None
+            self.view.remove(session)
         self.schedule_flush()
 
-    async def address_count(self, address: str) -> int:
-        """Open sockets from one client address on every live worker."""
-        count = self.addresses.get(address, 0)
-        if self._redis is None:
-            return count
-        try:
-            others = [w for w in await self._live_workers() if w != self.worker_id]
-            if others:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for worker in others:
-                        pipe.hget(f"{self.prefix}:a:{worker}", address)
-                    count += sum(int(n or 0) for n in await pipe.execute())
-        except Exception as exc:
-            logger.warning("presence: Redis unavailable, counting this worker only (%s)", exc)
-        return count
-
-    async def _live_workers(self) -> list[str]:
-        """Workers whose lease has not run out."""
-        assert self._redis is not None
-        return await self._redis.zrangebyscore(f"{self.prefix}:workers", time.time(), "+inf")
-
-    async def online(self) -> list[dict[str, str]]:
-        """Everyone online on every live worker (this worker's list alone if Redis fails)."""
-        if self._redis is None:
-            return sort_online(self.local)
-        try:
-            workers = await self._live_workers()
-            merged: dict[str, str] = {}
-            if workers:
-                async with self._redis.pipeline(transaction=False) as pipe:
-                    for worker in workers:
-                        pipe.hgetall(f"{self.prefix}:w:{worker}")
-                    for entries in await pipe.execute():
-                        merged.update(entries)
-            merged.update(self.local)
-            return sort_online(merged)
-        except Exception as exc:
-            logger.warning("presence: Redis unavailable, listing this worker only (%s)", exc)
-            return sort_online(self.local)
-
-    async def _touch(self) -> None:
-        """Rewrite this worker's hash from memory and extend its lease."""
-        assert self._redis is not None
-        expires = time.time() + self.ttl
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.delete(self._key, self._addr_key)
-            if self.local:
-                pipe.hset(self._key, mapping=self.local)
-                pipe.expire(self._key, self.ttl)
-            if self.addresses:
-                pipe.hset(self._addr_key, mapping=dict(self.addresses))
-                pipe.expire(self._addr_key, self.ttl)
-            pipe.zadd(f"{self.prefix}:workers", {self.worker_id: expires})
-            pipe.zremrangebyscore(f"{self.prefix}:workers", "-inf", time.time())
-            await pipe.execute()
-
     async def aclose(self) -> None:
-        """Stop the background tasks and close the Redis connection."""
-        for task in (self._heartbeat, self._flush_handle):
+        """Stop the background tasks, remove this worker's keys and close the connection."""
+        for task in (
+            self._heartbeat,
+            self._refresher,
+            self._flush_task,
+            self._write_task,
+            self._refreshing,
+        ):
             if task is not None and not task.done():
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await task
-        if self._redis is not None:
-            await self._redis.aclose()
+        redis, self._redis = self._redis, None
+        if redis is None:
+            return
+        try:
+            async with redis.pipeline(transaction=True) as pipe:
+                pipe.delete(self._key, self._addr_key)
+                pipe.zrem(self._workers_key, self.worker_id)
+                await pipe.execute()
+        except Exception as exc:
+            logger.warning(
+                "presence: keys of worker %s left to expire within %ss (%s)",
+                self.worker_id,
+                self.ttl,
+                exc,
+            )
+        await redis.aclose()
+
+    # --- reading the view ----------------------------------------------------------------
+
+    def page(self) -> protocol.OnlinePage:
+        """The first CHAT_PRESENCE_LIST entries of the online list, and the count."""
+        return self.view.page(self.list_limit)
+
+    def online(self) -> list[dict[str, str]]:
+        """Everyone in this worker's view, in order: O(N), for tests and diagnostics."""
+        return self.view.entries()
+
+    async def refresh(self) -> None:
+        """Read the other live workers' sessions and address counts into the view.
+
+        If Redis fails, the view keeps this worker's sessions only (logged once per outage).
+        """
+        if self._redis is None:
+            return
+        sessions: dict[str, str] = {}
+        addresses: Counter[str] = Counter()
+        workers: list[str] = []
+        try:
+            live = await self._redis.zrangebyscore(self._workers_key, time.time(), "+inf")
+            workers = [worker for worker in live if worker != self.worker_id]
+            if workers:
+                async with self._redis.pipeline(transaction=False) as pipe:
+                    for worker in workers:
+                        pipe.hgetall(f"{self.prefix}:w:{worker}")
+                        pipe.hgetall(f"{self.prefix}:a:{worker}")
+                    replies = await pipe.execute()
+                for entries in replies[0::2]:
+                    sessions.update(entries)
+                for counts in replies[1::2]:
+                    addresses.update({address: int(n) for address, n in counts.items()})
+            if not self._reachable:
+                logger.info("presence: Redis reachable again")
+                self._reachable = True
+        except Exception as exc:
+            sessions, addresses, workers = {}, Counter(), []
+            if self._reachable:
+                logger.warning("presence: Redis unavailable, listing this worker only (%s)", exc)
+                self._reachable = False
+        self._apply_others(sessions, addresses, frozenset(workers))
+        self._view_at = asyncio.get_running_loop().time()
+
+    def _apply_others(
+        self, sessions: dict[str, str], addresses: Counter[str], workers: frozenset[str]
+    ) -> None:
+        """Bring the other workers' part of the view up to date: O(changes log N)."""
+        old = self._others
+        if sessions != old:
+            for session, _ in old.items() - sessions.items():
+                if session not in sessions and session not in self.local:
+                    self.view.remove(session)
+            for session, nick in sessions.items() - old.items():
+                if session not in self.local:
+                    self.view.put(session, nick)
+            self._others = sessions
+        self._other_addresses = addresses
+        if workers != self._other_workers:
+            # A worker died, stopped or came back: no flush of ours will tell our sockets.
+            self._tell_pending = True
+            self._other_workers = workers
+
+    async def _ensure_fresh(self) -> None:
+        """Read the others first when the view is stale; handshakes share one read."""
+        if self._redis is None:
+            return
+        if asyncio.get_running_loop().time() - self._view_at <= VIEW_MAX_AGE:
+            return
+        if self._refreshing is None or self._refreshing.done():
+            self._refreshing = asyncio.ensure_future(self.refresh())
+        # Shielded: a handshake that goes away must not cancel the others' read.
+        await asyncio.shield(self._refreshing)
+
+    # --- writing to Redis ----------------------------------------------------------------
+
+    async def sync(self) -> None:
+        """Write this worker's pending changes now, then refresh the view of the others."""
+        await self._write()
+        await self.refresh()
+
+    async def _write(self, *, full: bool = False) -> None:
+        """Send the pending changes in one pipeline (`full`: rewrite from memory) and
+        extend this worker's lease."""
+        if self._redis is None:
+            return
+        async with self._write_lock:
+            full = full or self._rewrite
+            changes, self._pending = self._pending, {}
+            addresses, self._pending_addresses = self._pending_addresses, set()
+            if not (full or changes or addresses):
+                return
+            try:
+                async with self._redis.pipeline(transaction=True) as pipe:
+                    if full:
+                        pipe.delete(self._key, self._addr_key)
+                        if self.local:
+                            pipe.hset(self._key, mapping=self.local)
+                        if self.addresses:
+                            pipe.hset(self._addr_key, mapping=dict(self.addresses))
+                    else:
+                        self._queue_changes(pipe, changes, addresses)
+                    self._queue_lease(pipe)
+                    await pipe.execute()
+                if full:
+                    self._rewrite = False
+            except Exception as exc:
+                # The changes are in memory: the next write sends all of it again.
+                self._rewrite = True
+                logger.warning("presence: Redis write failed (%s)", exc)
+
+    def _queue_changes(
+        self, pipe: Any, changes: dict[str, str | None], addresses: set[str]
+    ) -> None:
+        gone = [session for session, nick in changes.items() if nick is None]
+        kept = {session: nick for session, nick in changes.items() if nick is not None}
+        if gone:
+            pipe.hdel(self._key, *gone)
+        if kept:
+            pipe.hset(self._key, mapping=kept)
+        closed = [address for address in addresses if address not in self.addresses]
+        counts = {address: self.addresses[address] for address in addresses - set(closed)}
+        if closed:
+            pipe.hdel(self._addr_key, *closed)
+        if counts:
+            pipe.hset(self._addr_key, mapping=counts)
+
+    def _queue_lease(self, pipe: Any) -> None:
+        now = time.time()
+        pipe.expire(self._key, self.ttl)
+        pipe.expire(self._addr_key, self.ttl)
+        pipe.zadd(self._workers_key, {self.worker_id: now + self.ttl})
+        pipe.zremrangebyscore(self._workers_key, "-inf", now)
+        # The set is shared: NX gives a new key its expiry, GT lets only a longer lease
+        # extend it. It outlives the last live worker's lease by nothing.
+        pipe.expire(self._workers_key, self.ttl, nx=True)
+        pipe.expire(self._workers_key, self.ttl, gt=True)
+
+    # --- background work -----------------------------------------------------------------
 
     def schedule_flush(self) -> None:
-        """Broadcast the online list soon, once for a burst of changes."""
-        if self._flush_handle is None or self._flush_handle.done():
-            self._flush_handle = asyncio.ensure_future(self._flush())
+        """Write the changes soon, and broadcast the online list once for a burst."""
+        if self._redis is not None and (self._write_task is None or self._write_task.done()):
+            self._write_task = asyncio.ensure_future(self._write_soon())
+        if self._flush_task is None or self._flush_task.done():
+            self._flush_task = asyncio.ensure_future(self._flush())
+
+    async def _write_soon(self) -> None:
+        # Not lengthened in a crowd: other workers count this worker's sockets from Redis.
+        await asyncio.sleep(FLUSH_DELAY)
+        await self._write()
 
     async def _flush(self) -> None:
-        crowded = len(self._snapshot) >= CROWD or len(self.local) >= CROWD
+        crowded = len(self.view) >= CROWD
         await asyncio.sleep(CROWD_FLUSH_DELAY if crowded else FLUSH_DELAY)
-        online = await self.online()
-        self._last_sent = online
-        self._snapshot = online
-        self._snapshot_at = asyncio.get_running_loop().time()
+        await self.sync()
+        # Every socket on every worker gets this list, so no worker needs to tell its own.
+        self._tell_pending = False
+        self._last_sent = protocol.presence_frame(self.page())
         try:
-            await broadcast.publish(protocol.presence_frame(online, limit=self.list_limit))
+            await broadcast.publish(self._last_sent)
         except Exception as exc:
             logger.warning("presence: broadcast failed (%s)", exc)
 
-    def _ensure_heartbeat(self) -> None:
-        if self._redis is not None and (self._heartbeat is None or self._heartbeat.done()):
+    async def _tell_local(self) -> None:
+        """Send this worker's sockets the list if it changed since they last had it."""
+        self._tell_pending = False
+        frame = protocol.presence_frame(self.page())
+        if frame == self._last_sent or not self.local:
+            return
+        self._last_sent = frame
+        try:
+            await broadcast.publish(frame, group=self.local_group)
+        except Exception as exc:
+            logger.warning("presence: local broadcast failed (%s)", exc)
+
+    def _ensure_background(self) -> None:
+        if self._redis is None:
+            return
+        if self._heartbeat is None or self._heartbeat.done():
             self._heartbeat = asyncio.ensure_future(self._beat())
+        if self._refresher is None or self._refresher.done():
+            self._refresher = asyncio.ensure_future(self._refresh_loop())
+
+    async def _refresh_loop(self) -> None:
+        """Keep the other workers' part fresh while this worker has sockets."""
+        while True:
+            await asyncio.sleep(REFRESH_INTERVAL)
+            if not self.local:
+                # Idle: the next handshake reads the others itself (VIEW_MAX_AGE).
+                return
+            await self.refresh()
+            if self._tell_pending:
+                await self._tell_local()
 
     async def _beat(self) -> None:
-        """Refresh the lease; tell local sockets when the list changed behind our back."""
-        interval = self.ttl / 3
+        """Rewrite this worker's hashes (they may be gone after a Redis restart) and extend
+        the lease; tell local sockets when the list changed behind their back."""
         while True:
-            await asyncio.sleep(interval)
-            try:
-                await self._touch()
-            except Exception as exc:
-                logger.warning("presence: heartbeat failed (%s)", exc)
-                continue
-            online = await self.online()
-            if online != self._last_sent and self.local:
-                self._last_sent = online
-                try:
-                    await broadcast.publish(protocol.presence_frame(online), group=self.local_group)
-                except Exception as exc:
-                    logger.warning("presence: local broadcast failed (%s)", exc)
+            await asyncio.sleep(self.ttl / 3)
+            await self._write(full=True)
+            await self._tell_local()
 
 
 _trackers: dict[Any, PresenceTracker] = {}

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -197,13 +198,30 @@ def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra
     return encode(frame)
 
 
-def online_fields(online: list[dict[str, str]], *, limit: int = 0) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class OnlinePage:
+    """The first entries of the online list, in order, and how many are online in all.
+
+    Built by chat.presence so that a `hello` in a crowd of N does not copy an N-long list.
+    """
+
+    entries: tuple[dict[str, str], ...]
+    count: int
+
+
+def online_fields(
+    online: Sequence[dict[str, str]] | OnlinePage, *, limit: int = 0
+) -> dict[str, Any]:
     """`online` (at most `limit` entries; 0: all) and `count` (everyone), as in `hello` and
-    `presence`."""
-    return {"online": online[:limit] if limit else online, "count": len(online)}
+    `presence`. A page gives its own count and at most the entries it holds."""
+    if isinstance(online, OnlinePage):
+        entries, count = online.entries, online.count
+    else:
+        entries, count = online, len(online)
+    return {"online": entries[:limit] if limit else entries, "count": count}
 
 
-def presence_frame(online: list[dict[str, str]], *, limit: int = 0) -> str:
+def presence_frame(online: Sequence[dict[str, str]] | OnlinePage, *, limit: int = 0) -> str:
     """Encode a `presence` frame."""
     return encode({"type": "presence", **online_fields(online, limit=limit)})
 

@@ -13,6 +13,7 @@ import pytest
 import websockets
 
 from chat.models import Message
+from chat.presence import FLUSH_DELAY, REFRESH_INTERVAL
 from tests.wsclient import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
@@ -70,6 +71,8 @@ async def test_sockets_per_address_are_capped_across_workers(daphne_factory, red
         await ChatClient.connect(a.ws_url, nick="two"),
         await ChatClient.connect(b.ws_url, nick="three"),
     ]
+    # Each worker counts the other's sockets as of its last refresh (chat.presence).
+    await asyncio.sleep(FLUSH_DELAY + REFRESH_INTERVAL + 0.5)
     try:
         for server in (a, b):
             with pytest.raises(websockets.InvalidStatus) as refused:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 
 import pytest
+import redis.asyncio as aioredis
 from channels.layers import channel_layers
 
+from chat import presence
 from chat.presence import PresenceTracker, sort_online
 from tests.conftest import REDIS_PREFIX
 
@@ -33,6 +35,41 @@ async def trackers():
         await tracker.aclose()
 
 
+async def settle(*trackers: PresenceTracker) -> None:
+    """Every tracker's changes written, then every tracker's view of the others read."""
+    for tracker in trackers:
+        await tracker.sync()
+    for tracker in trackers:
+        await tracker.refresh()
+
+
+def crash(tracker: PresenceTracker) -> None:
+    """The worker dies without cleaning up: its background tasks stop, its keys stay."""
+    for task in (tracker._heartbeat, tracker._refresher, tracker._flush_task, tracker._write_task):
+        if task is not None:
+            task.cancel()
+
+
+class RoundTrips:
+    """Counts a client's round trips to Redis: single commands and pipelines."""
+
+    def __init__(self, client: aioredis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+        self.count = 0
+        execute_command = client.execute_command
+        pipeline = client.pipeline
+
+        async def counted_command(*args, **kwargs):
+            self.count += 1
+            return await execute_command(*args, **kwargs)
+
+        def counted_pipeline(*args, **kwargs):
+            self.count += 1
+            return pipeline(*args, **kwargs)
+
+        monkeypatch.setattr(client, "execute_command", counted_command)
+        monkeypatch.setattr(client, "pipeline", counted_pipeline)
+
+
 def test_sort_online_orders_by_nick_case_insensitively_then_session():
     online = sort_online({"s2": "bia", "s1": "Ana", "s3": "ana"})
     assert online == [
@@ -45,10 +82,10 @@ def test_sort_online_orders_by_nick_case_insensitively_then_session():
 async def test_local_tracker_lists_its_own_sessions(trackers):
     tracker = trackers("")
     await tracker.join("s1", "Ana")
-    online = await tracker.join("s2", "Bia")
-    assert [e["nick"] for e in online] == ["Ana", "Bia"]
+    page = await tracker.join("s2", "Bia")
+    assert [e["nick"] for e in page.entries] == ["Ana", "Bia"]
     await tracker.leave("s1")
-    assert await tracker.online() == [{"session": "s2", "nick": "Bia"}]
+    assert tracker.online() == [{"session": "s2", "nick": "Bia"}]
 
 
 @pytest.mark.redis
@@ -57,8 +94,9 @@ async def test_two_workers_see_the_same_list(redis_url, trackers):
     two = trackers(redis_url, 30)
     await one.join("s1", "Ana")
     await two.join("s2", "Bia")
-    assert await one.online() == await two.online()
-    assert len(await one.online()) == 2
+    await settle(one, two)
+    assert one.online() == two.online()
+    assert len(one.online()) == 2
 
 
 @pytest.mark.redis
@@ -66,8 +104,10 @@ async def test_rename_is_seen_by_the_other_worker(redis_url, trackers):
     one = trackers(redis_url, 30)
     two = trackers(redis_url, 30)
     await one.join("s1", "Ana")
+    await settle(one, two)
     await one.rename("s1", "Ana Maria")
-    assert await two.online() == [{"session": "s1", "nick": "Ana Maria"}]
+    await settle(one, two)
+    assert two.online() == [{"session": "s1", "nick": "Ana Maria"}]
 
 
 @pytest.mark.redis
@@ -75,8 +115,10 @@ async def test_leave_is_seen_by_the_other_worker(redis_url, trackers):
     one = trackers(redis_url, 30)
     two = trackers(redis_url, 30)
     await one.join("s1", "Ana")
+    await settle(one, two)
     await one.leave("s1")
-    assert await two.online() == []
+    await settle(one, two)
+    assert two.online() == []
 
 
 @pytest.mark.redis
@@ -84,38 +126,172 @@ async def test_a_dead_workers_sessions_expire_after_the_ttl(redis_url, trackers)
     dead = trackers(redis_url, 3)
     alive = trackers(redis_url, 30)
     await dead.join("s1", "Ghost")
-    dead._heartbeat.cancel()  # the worker dies without cleaning up
-    assert len(await alive.online()) == 1
+    await dead.sync()
+    crash(dead)
+    await alive.refresh()
+    assert len(alive.online()) == 1
     await asyncio.sleep(3.2)
-    assert await alive.online() == []
+    await alive.refresh()
+    assert alive.online() == []
 
 
 @pytest.mark.redis
 async def test_heartbeat_restores_entries_lost_from_redis(redis_url, trackers):
     """After a Redis restart (keys gone), the next heartbeat writes the sessions back."""
-    import redis.asyncio as aioredis
-
     tracker = trackers(redis_url, 3)
     other = trackers(redis_url, 30)
     await tracker.join("s1", "Ana")
+    await tracker.sync()
     client = aioredis.Redis.from_url(redis_url)
     async for key in client.scan_iter(f"{REDIS_PREFIX}:presence:*"):
         await client.delete(key)
     await client.aclose()
-    assert await other.online() == []
+    await other.refresh()
+    assert other.online() == []
     await asyncio.sleep(1.3)  # one heartbeat (ttl / 3)
-    assert await other.online() == [{"session": "s1", "nick": "Ana"}]
+    await other.refresh()
+    assert other.online() == [{"session": "s1", "nick": "Ana"}]
 
 
-async def test_snapshot_includes_the_joining_session_even_when_cached(trackers):
+async def test_a_join_that_sorts_first_is_first_in_the_page(trackers):
     tracker = trackers("")
     await tracker.join("s1", "Bia")
-    online = await tracker.join("s2", "Ana")  # within the snapshot's age
-    assert online == [{"session": "s2", "nick": "Ana"}, {"session": "s1", "nick": "Bia"}]
+    page = await tracker.join("s2", "Ana")
+    assert page.entries == ({"session": "s2", "nick": "Ana"}, {"session": "s1", "nick": "Bia"})
 
 
-async def test_rename_replaces_the_entry_in_a_cached_snapshot(trackers):
+async def test_rename_replaces_the_entry_in_the_page(trackers):
     tracker = trackers("")
     await tracker.join("s1", "Ana")
-    online = await tracker.join("s1", "Zoe")
-    assert online == [{"session": "s1", "nick": "Zoe"}]
+    page = await tracker.join("s1", "Zoe")
+    assert page.entries == ({"session": "s1", "nick": "Zoe"},)
+
+
+async def test_a_join_returns_the_first_page_and_the_exact_count(settings, trackers):
+    settings.CHAT_PRESENCE_LIST = 2
+    tracker = trackers("")
+    for session, nick in [("s1", "Cy"), ("s2", "Ana"), ("s3", "Bia")]:
+        page = await tracker.join(session, nick)
+    assert [e["nick"] for e in page.entries] == ["Ana", "Bia"]
+    assert page.count == 3
+
+
+async def test_a_leave_from_the_first_page_moves_the_next_entry_up(settings, trackers):
+    settings.CHAT_PRESENCE_LIST = 2
+    tracker = trackers("")
+    for session, nick in [("s1", "Ana"), ("s2", "Bia"), ("s3", "Cy")]:
+        await tracker.join(session, nick)
+    await tracker.leave("s1")
+    assert [e["nick"] for e in tracker.page().entries] == ["Bia", "Cy"]
+    assert tracker.page().count == 2
+
+
+async def test_joining_5000_sessions_does_not_copy_the_list_per_join(trackers):
+    tracker = trackers("")
+    limit = tracker.list_limit
+    # Ascending nicknames: once the first page is full, every join sorts after it.
+    pages = [await tracker.join(f"s{i:05d}", f"user{i:05d}") for i in range(5000)]
+    assert max(len(page.entries) for page in pages) == limit
+    assert all(page.entries is pages[limit - 1].entries for page in pages[limit:])
+    assert [page.count for page in pages] == list(range(1, 5001))
+
+
+async def test_a_join_into_a_full_first_page_shows_in_it(trackers):
+    tracker = trackers("")
+    for i in range(tracker.list_limit + 10):
+        await tracker.join(f"s{i:05d}", f"user{i:05d}")
+    page = await tracker.join("early", "aaron")
+    assert page.entries[0] == {"session": "early", "nick": "aaron"}
+    assert len(page.entries) == tracker.list_limit
+
+
+@pytest.mark.redis
+async def test_address_count_spans_two_trackers_without_a_redis_call_per_handshake(
+    redis_url, trackers, monkeypatch
+):
+    one = trackers(redis_url, 30)
+    two = trackers(redis_url, 30)
+    await one.join("s1", "Ana", address="10.0.0.1")
+    await one.join("s2", "Bia", address="10.0.0.1")
+    await settle(one, two)
+    round_trips = RoundTrips(two._redis, monkeypatch)
+    counts = []
+    for i in range(100):
+        counts.append(await two.address_count("10.0.0.1"))
+        await two.join(f"t{i}", "Cy", address="10.0.0.1")
+    assert counts == list(range(2, 102))
+    assert round_trips.count == 0
+
+
+@pytest.mark.redis
+async def test_joins_reach_redis_in_one_pipeline_per_flush(redis_url, trackers, monkeypatch):
+    one = trackers(redis_url, 30)
+    two = trackers(redis_url, 30)
+    await settle(one, two)
+    round_trips = RoundTrips(one._redis, monkeypatch)
+    for i in range(500):
+        await one.join(f"s{i}", f"n{i}", address="10.0.0.1")
+    await one._write_task
+    assert round_trips.count == 1
+    await two.refresh()
+    assert len(two.online()) == 500
+    assert await two.address_count("10.0.0.1") == 500
+
+
+@pytest.mark.redis
+async def test_a_join_reaches_the_other_worker_within_the_flush_and_refresh(redis_url, trackers):
+    one = trackers(redis_url, 30)
+    two = trackers(redis_url, 30)
+    await two.join("s2", "Bia")  # two has a socket: its view is refreshed in the background
+    await one.join("s1", "Ana")
+    await asyncio.sleep(presence.FLUSH_DELAY + presence.REFRESH_INTERVAL + 0.5)
+    assert [e["nick"] for e in two.online()] == ["Ana", "Bia"]
+
+
+@pytest.mark.redis
+async def test_a_clean_aclose_removes_the_workers_keys(redis_url, trackers):
+    tracker = trackers(redis_url, 30)
+    await tracker.join("s1", "Ana", address="10.0.0.1")
+    await tracker.sync()
+    await tracker.aclose()
+    client = aioredis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        assert not await client.exists(tracker._key, tracker._addr_key)
+        assert await client.zscore(tracker._workers_key, tracker.worker_id) is None
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_workers_key_has_a_ttl(redis_url, trackers):
+    tracker = trackers(redis_url, 30)
+    await tracker.join("s1", "Ana")
+    await tracker.sync()
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert 0 < await client.ttl(tracker._workers_key) <= 30
+    finally:
+        await client.aclose()
+
+
+@pytest.mark.redis
+async def test_the_workers_key_lives_as_long_as_the_longest_lease(redis_url, trackers):
+    long = trackers(redis_url, 30)
+    short = trackers(redis_url, 3)
+    await long.join("s1", "Ana")
+    await long.sync()
+    await short.join("s2", "Bia")
+    await short.sync()
+    client = aioredis.Redis.from_url(redis_url)
+    try:
+        assert await client.ttl(long._workers_key) > 3
+    finally:
+        await client.aclose()
+
+
+async def test_without_reachable_redis_a_tracker_lists_its_own_sessions(trackers):
+    tracker = trackers("redis://127.0.0.1:1/0")  # nothing listens there
+    await tracker.join("s1", "Ana", address="10.0.0.1")
+    await tracker.sync()
+    assert tracker.online() == [{"session": "s1", "nick": "Ana"}]
+    assert await tracker.address_count("10.0.0.1") == 1

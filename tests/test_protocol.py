@@ -618,3 +618,20 @@ def test_presence_frame_limit_caps_the_list_not_the_count():
     frame = json.loads(protocol.presence_frame(online, limit=2))
     assert frame["online"] == online[:2]
     assert frame["count"] == 5
+
+
+def test_online_fields_of_a_page_give_the_pages_count():
+    page = protocol.OnlinePage(entries=({"session": "a", "nick": "A"},), count=5000)
+    assert protocol.online_fields(page) == {"online": page.entries, "count": 5000}
+
+
+def test_online_fields_limit_caps_a_pages_entries_not_its_count():
+    entries = tuple({"session": f"s{i}", "nick": f"n{i}"} for i in range(3))
+    fields = protocol.online_fields(protocol.OnlinePage(entries=entries, count=9), limit=2)
+    assert fields == {"online": entries[:2], "count": 9}
+
+
+def test_presence_frame_of_a_page_encodes_its_entries_as_a_list():
+    entries = ({"session": "a", "nick": "A"},)
+    frame = json.loads(protocol.presence_frame(protocol.OnlinePage(entries=entries, count=2)))
+    assert frame == {"type": "presence", "online": [{"session": "a", "nick": "A"}], "count": 2}

@@ -8,6 +8,7 @@ import signal
 import pytest
 import websockets
 
+from chat.presence import REFRESH_INTERVAL
 from tests.test_presence_live import nicks, wait_presence
 from tests.wsclient import ChatClient
 
@@ -44,6 +45,8 @@ async def test_sigterm_leaves_no_ghost_in_the_online_list(two_workers):
         a.proc.send_signal(signal.SIGTERM)
         frame = await wait_presence(staying, ["Staying"], timeout=8)
         assert frame["count"] == 1
+        # A `hello` on b lists a's people as of b's last refresh (chat.presence).
+        await asyncio.sleep(REFRESH_INTERVAL + 0.5)
         late = await ChatClient.connect(b.ws_url, nick="Late")
         assert nicks(late.hello) == ["Late", "Staying"]
         await late.close()
