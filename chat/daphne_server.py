@@ -25,7 +25,7 @@ What the subclasses add:
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
-  and consumers leave the online list.
+  and consumers leave the online list; then it removes the worker's presence keys.
 
 These rely on private attributes of daphne, autobahn and Twisted, pinned in
 requirements.txt. `missing_internals()` lists the ones that moved; `install()` refuses to
@@ -241,9 +241,9 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
                     if instance is not None and not instance.done():
                         closing.append(instance)
             logger.info("shutting down: closed %d sockets with 1012", len(closing))
-            if not closing or grace <= 0:
-                return super().kill_all_applications()
-            waited = defer.Deferred.fromFuture(asyncio.ensure_future(_wait_done(closing, grace)))
+            waited = defer.Deferred.fromFuture(
+                asyncio.ensure_future(_wait_done(closing, max(grace, 0)))
+            )
             waited.addBoth(lambda _: super(ChatServer, self).kill_all_applications())
             return waited
 
@@ -251,7 +251,14 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
 
 
 async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None:
-    if instances:
+    """Wait for the closing handshakes, then remove this worker's presence entries."""
+    from chat.presence import close_worker
+
+    if instances and grace:
         await asyncio.wait(instances, timeout=grace)
-    # Let the last presence broadcasts go out.
-    await asyncio.sleep(min(0.3, grace))
+        # Let the last presence broadcasts go out.
+        await asyncio.sleep(min(0.3, grace))
+    try:
+        await close_worker()
+    except Exception as exc:
+        logger.warning("shutting down: presence cleanup failed (%s)", exc)

@@ -475,3 +475,11 @@ def get_tracker() -> PresenceTracker:
         tracker = PresenceTracker(redis_url=settings.REDIS_URL, ttl=settings.CHAT_PRESENCE_TTL)
         _trackers[loop] = tracker
     return tracker
+
+
+async def close_worker() -> None:
+    """On a clean stop: remove this worker's presence keys now (if it has a tracker), so
+    the others drop its people at their next refresh instead of after the TTL."""
+    tracker = _trackers.pop(asyncio.get_running_loop(), None)
+    if tracker is not None:
+        await tracker.aclose()

@@ -53,3 +53,30 @@ async def test_sigterm_leaves_no_ghost_in_the_online_list(two_workers):
     finally:
         await staying.close()
         await asyncio.gather(leaving.close(), return_exceptions=True)
+
+
+async def test_a_worker_stopped_cleanly_removes_its_presence_keys(two_workers, redis_url):
+    import redis
+
+    from tests.conftest import REDIS_PREFIX
+
+    a, b = two_workers
+    leaving = await ChatClient.connect(a.ws_url, nick="Leaving")
+    staying = await ChatClient.connect(b.ws_url, nick="Staying")
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    workers_key = f"{REDIS_PREFIX}:presence:workers"
+    try:
+        await wait_presence(staying, ["Leaving", "Staying"])
+        before = set(store.zrange(workers_key, 0, -1))
+        assert len(before) == 2
+        a.proc.send_signal(signal.SIGTERM)
+        assert a.proc.wait(timeout=10) == 0
+        after = set(store.zrange(workers_key, 0, -1))
+        (gone,) = before - after
+        assert len(after) == 1
+        left = list(store.scan_iter(f"{REDIS_PREFIX}:presence:*{gone}*"))
+        assert left == [], f"a stopped worker's keys are still there: {left}"
+    finally:
+        store.close()
+        await staying.close()
+        await asyncio.gather(leaving.close(), return_exceptions=True)
