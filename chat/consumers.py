@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -76,7 +77,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.nick = ""
         # Until `connect()` has greeted the client, broadcast frames are not forwarded.
         self.joined = False
-        self.seen_in_history: frozenset[int] | set[int] = frozenset()
+        # The ids sent in `hello`, sorted (a tuple: a set would cost kilobytes per socket);
+        # a live copy of one of them is skipped.
+        self.seen_in_history: tuple[int, ...] = ()
+        self.history_max = 0
         self.tracker: Any = None
         self.refresher: asyncio.Future[None] | None = None
         # Under daphne (chat.daphne_server): writes pre-built frame bytes, never blocks.
@@ -134,7 +138,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
                 return
         rows, truncated = history
-        self.seen_in_history = {message_id for message_id, _ in rows}
+        self.seen_in_history = tuple(message_id for message_id, _ in rows)
+        self.history_max = rows[-1][0] if rows else 0
         online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
         await self.send(
@@ -282,7 +287,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("exclude") == self.session:
             return
         message_id = event.get("id")
-        if message_id is not None and message_id in self.seen_in_history:
+        if message_id is not None and self._in_history(message_id):
             return
         self.write_frame(broadcast.wire_frame(event))
 
@@ -291,7 +296,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.joined or event.get("exclude") == self.session:
             return
         message_id = event.get("id")
-        if message_id is not None and message_id in self.seen_in_history:
+        if message_id is not None and self._in_history(message_id):
             return
         try:
             await self._send_frame(event["text"])
@@ -306,6 +311,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self.server_send({"type": "websocket.send", "text": text})
         else:
             await self.send(text_data=text)
+
+    def _in_history(self, message_id: int) -> bool:
+        # Live messages are almost always newer than the history: one comparison.
+        if message_id > self.history_max:
+            return False
+        seen = self.seen_in_history
+        index = bisect.bisect_left(seen, message_id)
+        return index < len(seen) and seen[index] == message_id
 
     def _client_addr(self) -> str:
         client = self.scope.get("client")

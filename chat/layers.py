@@ -26,6 +26,7 @@ import contextlib
 import logging
 import random
 import uuid
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -47,6 +48,52 @@ GroupFilter = Callable[[dict[str, Any]], bool]
 MAX_RETRY_DELAY = 2.0
 
 
+class ChannelQueue:
+    """A bounded FIFO for one channel with at most one reader (its consumer).
+
+    Lighter than `asyncio.Queue` (four deques and an Event each): a worker holds one per
+    socket, and a socket attached for direct delivery never uses it, so its deque is made
+    only when something is put.
+    """
+
+    __slots__ = ("capacity", "items", "waiter")
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.items: deque[dict[str, Any]] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def empty(self) -> bool:
+        """Whether nothing is queued."""
+        return not self.items
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        """Queue a message; raises asyncio.QueueFull past `capacity`."""
+        if self.items is None:
+            self.items = deque()
+        elif self.capacity and len(self.items) >= self.capacity:
+            raise asyncio.QueueFull
+        self.items.append(message)
+        if self.waiter is not None and not self.waiter.done():
+            self.waiter.set_result(None)
+
+    def get_nowait(self) -> dict[str, Any]:
+        """The oldest message; raises asyncio.QueueEmpty when there is none."""
+        if not self.items:
+            raise asyncio.QueueEmpty
+        return self.items.popleft()
+
+    async def get(self) -> dict[str, Any]:
+        """Wait for the oldest message."""
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        return self.items.popleft()
+
+
 class LayerUnavailable(ConnectionError):
     """Redis cannot be reached, so the layer cannot deliver group messages now."""
 
@@ -64,7 +111,7 @@ class _LoopLayer:
     def __init__(self, parent: RedisBroadcastChannelLayer) -> None:
         self.parent = parent
         self.worker = uuid.uuid4().hex[:12]
-        self.queues: dict[str, asyncio.Queue[dict[str, Any]]] = {}
+        self.queues: dict[str, ChannelQueue] = {}
         self.groups: dict[str, set[str]] = {}
         # Channels whose group messages are handed straight to a handler (see `attach`).
         self.direct: dict[str, DirectHandler] = {}
@@ -172,10 +219,10 @@ class _LoopLayer:
         except asyncio.QueueFull:
             logger.warning("layer: channel %s over capacity; message dropped", channel)
 
-    def new_queue(self, channel: str) -> asyncio.Queue[dict[str, Any]]:
+    def new_queue(self, channel: str) -> ChannelQueue:
         queue = self.queues.get(channel)
         if queue is None:
-            queue = self.queues[channel] = asyncio.Queue(maxsize=self.parent.capacity)
+            queue = self.queues[channel] = ChannelQueue(self.parent.capacity)
         return queue
 
     def forget(self, channel: str) -> None:

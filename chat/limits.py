@@ -12,7 +12,10 @@ class RateLimiter:
 
     Refusals are counted as strikes; `abusive` turns true when a client keeps sending after
     being told to wait (more refusals than `rate` in a row), so the socket can be closed.
+    One per socket: slotted, and its window is made on the first event.
     """
+
+    __slots__ = ("_times", "clock", "period", "rate", "strikes")
 
     def __init__(
         self, *, rate: int, period: float, clock: Callable[[], float] = time.monotonic
@@ -20,7 +23,7 @@ class RateLimiter:
         self.rate = rate
         self.period = period
         self.clock = clock
-        self._times: deque[float] = deque()
+        self._times: deque[float] | None = None
         self.strikes = 0
 
     def check(self) -> float | None:
@@ -28,6 +31,8 @@ class RateLimiter:
         if not self.rate or not self.period:
             return None
         now = self.clock()
+        if self._times is None:
+            self._times = deque()
         while self._times and now - self._times[0] >= self.period:
             self._times.popleft()
         if len(self._times) < self.rate:
@@ -45,6 +50,8 @@ class RateLimiter:
 
 class Throttle:
     """Lets one event through per `interval` seconds (for typing notices)."""
+
+    __slots__ = ("_last", "clock", "interval")
 
     def __init__(self, *, interval: float, clock: Callable[[], float] = time.monotonic) -> None:
         self.interval = interval
