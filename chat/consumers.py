@@ -287,9 +287,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if event.get("exclude") == self.session:
             return
         message_id = event.get("id")
-        if message_id is not None and self._in_history(message_id):
+        if (
+            message_id is not None
+            and message_id <= self.history_max
+            and self._in_history(message_id)
+        ):
             return
-        self.write_frame(broadcast.wire_frame(event))
+        frame = event.get("wire")
+        if frame is None:
+            frame = broadcast.wire_frame(event)
+        self.write_frame(frame)
 
     async def chat_frame(self, event: dict[str, Any]) -> None:
         """Forward a pre-encoded broadcast frame (other servers: no parsing, no database)."""

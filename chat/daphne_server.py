@@ -166,7 +166,29 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
             Frames autobahn queued (only for chopped or synchronous writes) go first, so the
             order on the socket is the order of the calls.
             """
-            if self.state != self.STATE_OPEN or self._over_backlog():
+            if self.state != self.STATE_OPEN:
+                return False
+            transport = self.transport
+            # The hot path, once per socket per broadcast: with nothing buffered there is no
+            # backlog to check and no queued frame to wait for, so write at once.
+            if (
+                fast_write
+                and not transport._tempDataBuffer
+                and len(transport.dataBuffer) == transport.offset
+                and not self.send_queue
+                and transport.connected
+                and not transport.disconnecting
+                and not transport._writeDisconnected
+                and isinstance(transport, tcp.Connection)
+            ):
+                sent = transport.writeSomeData(frame)
+                if sent == len(frame):
+                    return True
+                if isinstance(sent, int):
+                    frame = frame[sent:]
+                transport.write(frame)
+                return True
+            if self._over_backlog():
                 return False
             if self.send_queue:
                 super().sendData(frame)
