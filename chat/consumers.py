@@ -10,6 +10,7 @@ from urllib.parse import parse_qs
 
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
+from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
@@ -104,6 +105,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except ConnectionError as exc:
             logger.warning("handshake refused: channel layer unavailable (%s)", exc)
             await self.close()
+
+    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+        """Leave the groups, run `disconnect()`, stop; without Channels' thread hop to clean
+        up database connections (none is used outside `database_sync_to_async`)."""
+        for group in self.groups:
+            await self.channel_layer.group_discard(group, self.channel_name)
+        await self.disconnect(message["code"])
+        raise StopConsumer()
 
     async def connect(self) -> None:
         """Accept, then greet with session, history, who is online and the limits."""

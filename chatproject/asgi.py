@@ -8,13 +8,12 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 # Build the Django app first: it sets up the app registry that routing's imports need.
 django_asgi_app = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat import daphne_server  # noqa: E402
-from chat.middleware import RefusedHandshakeLogger, ServerSendInScope  # noqa: E402
+from chat.middleware import AuthStack, RefusedHandshakeLogger, ServerSendInScope  # noqa: E402
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 # When `daphne` starts this application: its server becomes chat.daphne_server's subclass
@@ -31,7 +30,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
             RefusedHandshakeLogger(
-                AllowedHostsOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns)))
+                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))
             )
         ),
     }

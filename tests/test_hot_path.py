@@ -387,3 +387,20 @@ async def test_redis_layer_writes_one_built_frame_to_every_socket_without_dispat
     finally:
         await close_all(sockets)
         await channel_layers["default"].flush()
+
+
+async def test_a_guest_handshake_looks_up_no_session(counting: Counts) -> None:
+    """Without a session cookie the user is a guest at once: no `get_user` thread hop."""
+    sockets = await open_sockets(1)
+    try:
+        assert "get_user" not in counting.hops
+    finally:
+        await close_all(sockets)
+
+
+async def test_a_disconnect_costs_no_thread_hop(counting: Counts) -> None:
+    sockets = await open_sockets(1)
+    reset(counting)
+    await close_all(sockets)
+    await asyncio.sleep(0.1)
+    assert counting.hops == []
