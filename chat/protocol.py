@@ -122,6 +122,12 @@ def validate_nick(nick: Any) -> str:
     return trimmed
 
 
+def nick_key(nick: str) -> str:
+    """The form in which two nicknames count as the same: trimmed as `validate_nick` does,
+    NFKC-normalised (full-width and other look-alike forms fold) and case-folded."""
+    return unicodedata.normalize("NFKC", nick.strip()).casefold()
+
+
 def validate_client_id(client_id: Any) -> str | None:
     """Return the client id (or None when absent), or raise ProtocolError(invalid_body)."""
     if client_id is None:
@@ -187,6 +193,11 @@ def message_frame(
         "client_id": client_id,
         "session": session,
     }
+
+
+def retract_frame(message_id: int) -> str:
+    """Encode a `retract` frame: message `message_id` was deleted by a moderator."""
+    return encode({"type": "retract", "id": message_id})
 
 
 def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra: Any) -> str:

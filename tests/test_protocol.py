@@ -635,3 +635,15 @@ def test_presence_frame_of_a_page_encodes_its_entries_as_a_list():
     entries = ({"session": "a", "nick": "A"},)
     frame = json.loads(protocol.presence_frame(protocol.OnlinePage(entries=entries, count=2)))
     assert frame == {"type": "presence", "online": [{"session": "a", "nick": "A"}], "count": 2}
+
+
+def test_nick_key_folds_case():
+    assert protocol.nick_key("Alice") == protocol.nick_key("aLICE")
+
+
+def test_nick_key_trims_as_validate_nick_does():
+    assert protocol.nick_key("  Bo ") == protocol.nick_key(protocol.validate_nick("  Bo "))
+
+
+def test_nick_key_folds_full_width_forms():
+    assert protocol.nick_key("ＡＢＣ") == "abc"
