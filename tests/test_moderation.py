@@ -7,7 +7,6 @@ import asyncio
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.exceptions import PermissionDenied
-from django.db import IntegrityError
 from django.test import Client
 from django.utils import timezone
 
@@ -327,23 +326,3 @@ async def test_sanction_lift_of_a_lifted_one_publishes_nothing(moderator, lobby_
     await sync_to_async(sanction_lift)(id=sanction.id)
     with pytest.raises(asyncio.TimeoutError):
         await lobby_listener(timeout=0.3)
-
-
-# --- the table's own guarantees ------------------------------------------------------------
-
-
-def test_a_sanction_row_without_a_target_is_refused_by_the_database():
-    with pytest.raises(IntegrityError):
-        Sanction.objects.create(kind="mute", expires_at=timezone.now())
-
-
-def test_a_sanction_row_with_two_targets_is_refused_by_the_database(member):
-    with pytest.raises(IntegrityError):
-        Sanction.objects.create(
-            kind="ban", user=member, address="192.0.2.1", expires_at=timezone.now()
-        )
-
-
-def test_a_sanction_row_of_an_unknown_kind_is_refused_by_the_database():
-    with pytest.raises(IntegrityError):
-        Sanction.objects.create(kind="kick", session="s", expires_at=timezone.now())
