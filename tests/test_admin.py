@@ -119,7 +119,7 @@ def test_an_admin_bulk_delete_records_each_deletion(staff):
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_an_admin_delete_retracts_the_message_live(moderator, lobby_listener):
+async def test_an_admin_delete_retracts_the_message_on_open_pages(moderator, lobby_listener):
     client = await astaff(moderator)
     (message_id,) = await sync_to_async(stored)(1)
     url = reverse("admin:chat_message_delete", args=[message_id])
@@ -130,7 +130,7 @@ async def test_an_admin_delete_retracts_the_message_live(moderator, lobby_listen
 
 
 @pytest.mark.django_db(transaction=True)
-async def test_an_admin_bulk_delete_retracts_each_message_live(moderator, lobby_listener):
+async def test_an_admin_bulk_delete_retracts_each_message_on_open_pages(moderator, lobby_listener):
     client = await astaff(moderator)
     ids = await sync_to_async(stored)(3)
     await sync_to_async(client.post)(

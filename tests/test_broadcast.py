@@ -54,11 +54,11 @@ def test_a_retract_event_removes_the_message_from_the_window():
     assert room.window.latest(10) == [(1, "m1"), (3, "m3")]
 
 
-def test_a_retract_event_is_delivered_to_the_sockets():
+def test_a_retract_event_goes_on_to_the_sockets():
     assert lobby(1).admit(broadcast.retract_event(1)) is True
 
 
-def test_a_retract_of_a_message_the_window_lacks_is_delivered():
+def test_a_retract_of_a_message_the_window_lacks_goes_on():
     assert lobby(1).admit(broadcast.retract_event(99)) is True
 
 
@@ -97,7 +97,7 @@ def test_a_sanctions_event_reaches_the_listeners():
     assert heard == [{"type": "chat.sanctions"}]
 
 
-def test_a_sanctions_event_is_not_delivered_to_sockets():
+def test_a_sanctions_event_stops_at_the_worker():
     assert lobby().admit(broadcast.sanctions_event()) is False
 
 
