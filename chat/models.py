@@ -29,6 +29,9 @@ class Message(models.Model):
         on_delete=models.SET_NULL,
         related_name="chat_messages",
     )
+    # The sender's client address, so that a moderator can mute or ban a guest by address.
+    # Never sent to pages or the API.
+    address = models.CharField(max_length=45, blank=True, default="")
 
     class Meta:
         ordering = ["id"]

@@ -17,6 +17,7 @@ from datetime import timedelta
 from functools import partial
 from typing import Any, Literal
 
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.validators import validate_ipv46_address
 from django.db import transaction
@@ -140,6 +141,37 @@ def sanction_create(
         _user_id(by),
     )
     return sanction
+
+
+def sanction_sender(
+    *, kind: Kind, session: str, seconds: int, by: Any, own_session: str | None = None
+) -> list[Sanction]:
+    """Mute or ban whoever sent as `session` (the page's frames name a connection): their
+    account when they were signed in, else that guest session and its client address (as
+    recorded with their latest message). A session that never sent a message is sanctioned
+    by session only.
+
+    Raises SanctionRefused for oneself or a moderator's account.
+    """
+    if session == own_session:
+        raise SanctionRefused("You cannot mute or ban yourself.")
+    latest = Message.objects.filter(session=session).order_by("-id").first()
+    if latest is not None and latest.user_id is not None:
+        if by is not None and latest.user_id == by.pk:
+            raise SanctionRefused("You cannot mute or ban yourself.")
+        user = get_user_model().objects.get(pk=latest.user_id)
+        return [sanction_create(kind=kind, seconds=seconds, by=by, user=user)]
+    address = None
+    if latest is not None and latest.address:
+        try:
+            address = _clean_address(latest.address)
+        except SanctionRefused:
+            logger.info("sanction of session %s: no usable client address", session)
+    with transaction.atomic():
+        made = [sanction_create(kind=kind, seconds=seconds, by=by, session=session)]
+        if address is not None:
+            made.append(sanction_create(kind=kind, seconds=seconds, by=by, address=address))
+    return made
 
 
 def sanction_lift(*, id: int, by: Any | None = None) -> bool:

@@ -17,7 +17,7 @@ from chat.models import Message
 logger = logging.getLogger(__name__)
 
 # The columns written on insert, in this order (`id` comes from the database).
-_INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session", "user")
+_INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session", "user", "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,17 +30,32 @@ class NewMessage:
     session: str
     # The sender's account, when signed in.
     user_id: int | None = None
+    # The sender's client address (for sanctions by address).
+    address: str = ""
 
 
 def message_create(
-    *, nick: str, body: str, client_id: str | None, session: str, user_id: int | None = None
+    *,
+    nick: str,
+    body: str,
+    client_id: str | None,
+    session: str,
+    user_id: int | None = None,
+    address: str = "",
 ) -> tuple[Message, bool]:
     """Store a message; return it and whether it is new.
 
     Idempotent by `client_id`: a second call with a stored `client_id` stores nothing and
     returns the original message, so a resend after a reconnect is safe.
     """
-    item = NewMessage(nick=nick, body=body, client_id=client_id, session=session, user_id=user_id)
+    item = NewMessage(
+        nick=nick,
+        body=body,
+        client_id=client_id,
+        session=session,
+        user_id=user_id,
+        address=address,
+    )
     return message_create_many(items=[item])[0]
 
 
@@ -167,6 +182,7 @@ def _built(
         client_id=item.client_id,
         session=item.session,
         user_id=item.user_id,
+        address=item.address,
     )
     message._state.adding = False
     message._state.db = connection.alias
@@ -187,6 +203,7 @@ def _create_one(item: NewMessage) -> tuple[Message, bool]:
                 client_id=item.client_id,
                 session=item.session,
                 user_id=item.user_id,
+                address=item.address,
             )
     except IntegrityError:
         # Two resends raced; the other one won.

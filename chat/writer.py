@@ -29,7 +29,7 @@ from chat.serializers import message_to_frame
 logger = logging.getLogger(__name__)
 
 # At most this many messages per batch (one statement); the rest wait for the next batch.
-# Keeps a statement small (six parameters per message) and bounds how many senders one
+# Keeps a statement small (seven parameters per message) and bounds how many senders one
 # failure reaches.
 BATCH_MAX = 200
 
@@ -66,11 +66,17 @@ class MessageWriter:
         client_id: str | None,
         session: str,
         user_id: int | None = None,
+        address: str = "",
     ) -> Result:
         """Queue a message, wait for its batch; return its frame and whether it is new."""
         loop = asyncio.get_running_loop()
         item = services.NewMessage(
-            nick=nick, body=body, client_id=client_id, session=session, user_id=user_id
+            nick=nick,
+            body=body,
+            client_id=client_id,
+            session=session,
+            user_id=user_id,
+            address=address,
         )
         request = _Request(item, loop.create_future())
         self._pending.append(request)
@@ -129,9 +135,20 @@ def get_writer() -> MessageWriter:
 
 
 async def store(
-    *, nick: str, body: str, client_id: str | None, session: str, user_id: int | None = None
+    *,
+    nick: str,
+    body: str,
+    client_id: str | None,
+    session: str,
+    user_id: int | None = None,
+    address: str = "",
 ) -> Result:
     """Store a message in the running loop's next batch; return its frame and whether new."""
     return await get_writer().store(
-        nick=nick, body=body, client_id=client_id, session=session, user_id=user_id
+        nick=nick,
+        body=body,
+        client_id=client_id,
+        session=session,
+        user_id=user_id,
+        address=address,
     )

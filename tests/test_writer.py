@@ -24,7 +24,7 @@ from chat.serializers import message_to_frame
 pytestmark = pytest.mark.django_db(transaction=True)
 
 # nick, body, sent_at, client_id, session, user (chat.services._INSERT_FIELDS).
-INSERT_COLUMNS = 6
+INSERT_COLUMNS = 7
 
 
 @contextlib.asynccontextmanager

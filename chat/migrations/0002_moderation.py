@@ -54,6 +54,11 @@ class Migration(migrations.Migration):
             name='user',
             field=models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='chat_messages', to=settings.AUTH_USER_MODEL),
         ),
+        migrations.AddField(
+            model_name='message',
+            name='address',
+            field=models.CharField(blank=True, default='', max_length=45),
+        ),
         migrations.AddIndex(
             model_name='message',
             index=models.Index(fields=['sent_at'], name='chat_message_sent_at_idx'),
