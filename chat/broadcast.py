@@ -11,6 +11,18 @@ after a resubscription pushes to local sockets what they missed meanwhile.
 
 A stored message whose publish failed (Redis unreachable) is kept in this worker's memory
 and published again when the layer reconnects, so that the others still get it once.
+
+Moderation uses the same group. Events on the `lobby` group:
+
+- `{"type": "chat.frame", "text": str, "id": int | None, "exclude": str | None}`: one
+  pre-encoded frame for every socket (`id` set for a stored message).
+- the same with `"retract": N` (and `id` None): `text` is the frame `{"type": "retract",
+  "id": N}`; message N was deleted. Every worker's `Lobby` drops N from its window (and
+  remembers it, so a late publish of N is not delivered); sockets forward the text.
+- `{"type": "chat.sanctions"}`: mutes or bans changed in the database; every worker reloads
+  its `chat.sanctions.SanctionBook`. On the broadcast layer the `Lobby` takes it (one reload
+  per worker, through `Lobby.on_sanctions`) and no socket sees it; on other layers each
+  consumer gets it and needs a `chat_sanctions` handler.
 """
 
 from __future__ import annotations
@@ -19,19 +31,27 @@ import asyncio
 import logging
 import struct
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
 
+from chat import protocol
 from chat.recent import RecentWindow
 
 logger = logging.getLogger(__name__)
 
 GROUP = "lobby"
 EVENT_TYPE = "chat.frame"
+# Control event: the sanctions in the database changed (see the module docstring).
+SANCTIONS_EVENT_TYPE = "chat.sanctions"
 MAX_DEFERRED = 1000
+# Deleted ids each worker remembers, so that a message published after its retraction (a
+# late or deferred publish, a window fill that raced the delete) is not shown again.
+MAX_RETRACTED = 1000
 
 # Extension a layer declares when it offers the direct delivery hooks (chat.layers).
 DIRECT = "chat.direct"
@@ -40,6 +60,8 @@ FILL_RETRY_MAX = 5.0
 
 # message id -> encoded frame, per event loop: messages stored but not yet published.
 _deferred: dict[asyncio.AbstractEventLoop, OrderedDict[int, str]] = {}
+# Per event loop: ids whose retraction could not be published yet.
+_deferred_retracts: dict[asyncio.AbstractEventLoop, OrderedDict[int, None]] = {}
 _lobbies: dict[asyncio.AbstractEventLoop, Lobby] = {}
 
 
@@ -65,10 +87,28 @@ def wire_frame(event: dict[str, Any]) -> bytes:
 
 
 def frame_event(
-    text: str, *, message_id: int | None = None, exclude: str | None = None
+    text: str,
+    *,
+    message_id: int | None = None,
+    exclude: str | None = None,
+    retract: int | None = None,
 ) -> dict[str, Any]:
-    """The layer event that carries one pre-encoded frame."""
-    return {"type": EVENT_TYPE, "text": text, "id": message_id, "exclude": exclude}
+    """The layer event that carries one pre-encoded frame; `retract` marks a retract frame
+    (the field is left out otherwise: every message event stays as small as before)."""
+    event = {"type": EVENT_TYPE, "text": text, "id": message_id, "exclude": exclude}
+    if retract is not None:
+        event["retract"] = retract
+    return event
+
+
+def retract_event(message_id: int) -> dict[str, Any]:
+    """The layer event that retracts message `message_id` everywhere."""
+    return frame_event(protocol.retract_frame(message_id), retract=message_id)
+
+
+def sanctions_event() -> dict[str, Any]:
+    """The control event that tells every worker to reload its sanctions."""
+    return {"type": SANCTIONS_EVENT_TYPE}
 
 
 async def publish(
@@ -77,6 +117,55 @@ async def publish(
     """Send one encoded frame to every socket of `group` on every worker."""
     layer = get_channel_layer()
     await layer.group_send(group, frame_event(text, message_id=message_id, exclude=exclude))
+
+
+async def publish_retract(message_ids: Sequence[int]) -> None:
+    """Retract deleted messages on every worker: one `retract` frame per id, to every socket.
+
+    This worker's window forgets them at once. A retraction that cannot be published (Redis
+    unreachable) is kept and published when the layer reconnects.
+    """
+    layer = get_channel_layer()
+    loop = asyncio.get_running_loop()
+    lobby = _lobbies.get(loop)
+    for message_id in message_ids:
+        if lobby is not None:
+            lobby.forget(message_id)
+        try:
+            await layer.group_send(GROUP, retract_event(message_id))
+        except Exception as exc:
+            logger.warning("broadcast: retract %s not published (%s); deferred", message_id, exc)
+            pending = _deferred_retracts.setdefault(loop, OrderedDict())
+            pending[message_id] = None
+            while len(pending) > MAX_DEFERRED:
+                dropped, _ = pending.popitem(last=False)
+                logger.warning("broadcast: deferred retract %s dropped (backlog full)", dropped)
+            _watch_reconnect()
+
+
+async def publish_sanctions_changed() -> None:
+    """Tell every worker that sanctions changed in the database (it reloads its book)."""
+    await get_channel_layer().group_send(GROUP, sanctions_event())
+
+
+def run_from_sync(publisher: Callable[..., Awaitable[None]], *args: Any) -> None:
+    """Run one of the publishers above from sync code (a view, the admin, a service).
+
+    Under daphne a sync view runs in a thread of the worker, and this runs `publisher` on the
+    worker's own event loop. Elsewhere (a management command) it gets a loop of its own, and
+    the broadcast layer's connections made for it are closed before the loop ends.
+    """
+
+    async def run() -> None:
+        layer = get_channel_layer()
+        borrowed = has_direct_delivery(layer) and not layer.active_in_loop()
+        try:
+            await publisher(*args)
+        finally:
+            if borrowed:
+                await layer.flush()
+
+    async_to_sync(run)()
 
 
 def defer(text: str, *, message_id: int) -> None:
@@ -106,6 +195,11 @@ async def publish_deferred() -> None:
         del pending[message_id]
     if pending is not None and not pending:
         logger.info("broadcast: deferred messages published")
+    retracts = _deferred_retracts.get(asyncio.get_running_loop())
+    while retracts:
+        message_id = next(iter(retracts))
+        await get_channel_layer().group_send(GROUP, retract_event(message_id))
+        del retracts[message_id]
 
 
 def _watch_reconnect() -> None:
@@ -121,7 +215,7 @@ def has_direct_delivery(layer: Any) -> bool:
 
 def _window_rows(capacity: int) -> tuple[list[tuple[int, str]], int]:
     """The newest `capacity` stored messages as (id, frame text), and the window's floor."""
-    from chat import protocol, selectors
+    from chat import selectors
     from chat.serializers import message_to_frame
 
     rows, truncated = selectors.message_list_latest(limit=capacity)
@@ -137,15 +231,49 @@ class Lobby:
         capacity = max(settings.CHAT_HISTORY, settings.CHAT_RESUME_CAP or settings.CHAT_HISTORY)
         self.window = RecentWindow(capacity=capacity)
         self.filling: asyncio.Lock = asyncio.Lock()
+        # The newest MAX_RETRACTED deleted ids (an ordered set).
+        self.retracted: OrderedDict[int, None] = OrderedDict()
+        self.sanctions_listeners: list[Callable[[dict[str, Any]], None]] = []
         layer.set_group_filter(GROUP, self.admit)
         layer.on_subscribe(self.subscribed)
 
     def admit(self, event: dict[str, Any]) -> bool:
-        """Keep each message in the window; False for one this worker already has."""
+        """Keep each message in the window; drop a retracted one from it; False for a message
+        this worker already has or knows deleted, and for a sanctions event (taken here)."""
+        retract = event.get("retract")
+        if retract is not None:
+            self.forget(retract)
+            return True
         message_id = event.get("id")
         if message_id is None:
+            if event.get("type") == SANCTIONS_EVENT_TYPE:
+                self._sanctions_changed(event)
+                return False
             return True
+        if message_id in self.retracted:
+            return False
         return self.window.add(message_id, event["text"])
+
+    def forget(self, message_id: int) -> None:
+        """Remove a deleted message from the window, and remember that it is deleted."""
+        self.window.remove(message_id)
+        self.retracted[message_id] = None
+        self.retracted.move_to_end(message_id)
+        while len(self.retracted) > MAX_RETRACTED:
+            self.retracted.popitem(last=False)
+
+    def on_sanctions(self, callback: Callable[[dict[str, Any]], None]) -> None:
+        """Call `callback(event)` in the receive loop when sanctions change; it must not block
+        (start a task to reload)."""
+        if callback not in self.sanctions_listeners:
+            self.sanctions_listeners.append(callback)
+
+    def _sanctions_changed(self, event: dict[str, Any]) -> None:
+        for callback in list(self.sanctions_listeners):
+            try:
+                callback(event)
+            except Exception:
+                logger.exception("broadcast: sanctions listener failed")
 
     async def subscribed(self, first: bool) -> None:
         """Fill the window from the database; after a resubscription, push what was missed."""
@@ -159,6 +287,9 @@ class Lobby:
                     logger.warning("broadcast: recent messages unavailable (%r); retrying", exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, FILL_RETRY_MAX)
+            # A delete that committed while the rows were read may have been retracted
+            # already: keep it out.
+            rows = [row for row in rows if row[0] not in self.retracted]
             missed = self.window.fill(rows, floor=floor)
         if missed:
             logger.info("broadcast: %d messages missed while unsubscribed; pushing", len(missed))

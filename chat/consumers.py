@@ -14,8 +14,9 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, protocol, selectors, writer
+from chat import broadcast, moderation, protocol, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
+from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
 from chat.naming import guest_nick, new_session_id
 from chat.presence import get_tracker
@@ -24,6 +25,9 @@ from chat.serializers import message_to_frame
 logger = logging.getLogger(__name__)
 
 UNCAPPED = 10**9
+# How long a worker's first handshake waits for the sanctions to load from the database
+# (after that the worker knows them; if the database does not answer, it goes on without).
+GUARD_WAIT = 2.0
 
 
 History = tuple[list[tuple[int, str]], bool]
@@ -83,6 +87,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.seen_in_history: tuple[int, ...] = ()
         self.history_max = 0
         self.tracker: Any = None
+        # A signed-in account (None for a guest), whether it may moderate, and the client.
+        self.user: Any = None
+        self.user_id: int | None = None
+        self.moderator = False
+        self.address = "-"
+        self.guard: Guard | None = None
         self.refresher: asyncio.Future[None] | None = None
         # Under daphne (chat.daphne_server): writes pre-built frame bytes, never blocks.
         self.write_frame: Any = None
@@ -119,16 +129,32 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.session = new_session_id()
         nick_param, after = parse_query(self.scope.get("query_string", b""))
         nick_error: protocol.ProtocolError | None = None
-        self.nick = guest_nick()
-        if nick_param is not None:
-            try:
-                self.nick = protocol.validate_nick(nick_param)
-            except protocol.ProtocolError as exc:
-                nick_error = exc
+        self.address = address = self._client_addr()
+        user = self.scope.get("user")
+        if user is not None and user.is_authenticated:
+            self.user, self.user_id = user, user.pk
+        self.guard = get_guard(on_first=_wire_guard)
+        if not await self.guard.ready(timeout=GUARD_WAIT):
+            logger.warning("sanctions not loaded yet; accepting without them")
+        if self.user is not None:
+            self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
+        if self._banned(session=None):
+            logger.warning("handshake refused: banned client=%s", address)
+            await self.close()
+            return
+        if self.user is not None:
+            # Signed in: the account's name, marked on every message (`account`).
+            self.nick = self.user.get_username()[: protocol.MAX_NICK]
+        else:
+            self.nick = guest_nick()
+            if nick_param is not None:
+                try:
+                    self.nick = self._guest_nick(nick_param)
+                except protocol.ProtocolError as exc:
+                    nick_error = exc
         self.rate = RateLimiter(rate=settings.CHAT_RATE, period=settings.CHAT_RATE_PERIOD)
         self.typing = Throttle(interval=settings.CHAT_TYPING_INTERVAL)
         self.tracker = get_tracker()
-        address = self._client_addr()
         cap = settings.CHAT_MAX_SOCKETS_PER_IP
         if cap and await self.tracker.address_count(address) >= cap:
             logger.warning("handshake refused: %s has %d sockets open (cap)", address, cap)
@@ -157,6 +183,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 session=self.session,
                 nick=self.nick,
                 truncated=truncated,
+                user=(
+                    {"name": self.nick, "moderator": self.moderator}
+                    if self.user is not None
+                    else None
+                ),
                 **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
                 limits=_limits(),
             )
@@ -173,6 +204,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.direct = True
         if settings.CHAT_GROUP_REFRESH:
             self.refresher = asyncio.ensure_future(self._refresh_groups())
+        self.guard.watchers.add(self)
         if nick_error is not None:
             await self._refuse(nick_error)
         logger.info("connect session=%s client=%s", self.session, self._client_addr())
@@ -184,6 +216,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.channel_layer.detach(self.channel_name)
         if self.refresher is not None:
             self.refresher.cancel()
+        if self.guard is not None:
+            self.guard.watchers.discard(self)
         if self.joined:
             await self.tracker.leave(self.session)
         if self.tracker is not None:
@@ -210,8 +244,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if isinstance(frame, protocol.SendMessage):
             await self._send_message(frame)
         elif isinstance(frame, protocol.Rename):
-            self.nick = frame.nick
-            await self.tracker.rename(self.session, self.nick)
+            await self._rename(frame)
+        elif isinstance(frame, protocol.Delete | protocol.Sanction):
+            await self._moderate(frame)
         elif isinstance(frame, protocol.Typing) and self.typing.allow():
             try:
                 await broadcast.publish(
@@ -221,7 +256,112 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except Exception as exc:
                 logger.warning("layer error on typing session=%s (%s)", self.session, exc)
 
+    async def _rename(self, frame: protocol.Rename) -> None:
+        if self.user is not None:
+            await self._refuse(
+                protocol.ProtocolError(
+                    protocol.INVALID_NICK, "Signed-in accounts chat under their account's name."
+                )
+            )
+            return
+        try:
+            self.nick = self._guest_nick(frame.nick)
+        except protocol.ProtocolError as exc:
+            await self._refuse(exc)
+            return
+        await self.tracker.rename(self.session, self.nick)
+
+    def _guest_nick(self, nick: Any) -> str:
+        """A valid nickname that is not an account's name, or ProtocolError(invalid_nick)."""
+        nick = protocol.validate_nick(nick)
+        assert self.guard is not None
+        if self.guard.is_account_name(protocol.nick_key(nick)):
+            raise protocol.ProtocolError(
+                protocol.INVALID_NICK,
+                "That name belongs to a signed-in account; choose another nickname.",
+            )
+        return nick
+
+    async def _moderate(self, frame: protocol.Delete | protocol.Sanction) -> None:
+        """A moderator's delete, mute or ban; anyone else gets `forbidden`."""
+        if not self.moderator:
+            await self._refuse(
+                protocol.ProtocolError(protocol.FORBIDDEN, "Only moderators can do that.")
+            )
+            return
+        try:
+            if isinstance(frame, protocol.Delete):
+                deleted = await database_sync_to_async(moderation.message_delete)(
+                    ids=[frame.id], by=self.user, via="page"
+                )
+                logger.info("moderator %s deleted messages %s", self.nick, deleted)
+            else:
+                made = await database_sync_to_async(moderation.sanction_sender)(
+                    kind=frame.kind,
+                    session=frame.session,
+                    seconds=frame.seconds,
+                    by=self.user,
+                    own_session=self.session,
+                )
+                logger.info(
+                    "moderator %s: %s of session %s for %ss (%d sanctions)",
+                    self.nick,
+                    frame.kind,
+                    frame.session,
+                    frame.seconds,
+                    len(made),
+                )
+        except moderation.SanctionRefused as exc:
+            await self._refuse(protocol.ProtocolError(protocol.FORBIDDEN, str(exc)))
+        except Exception as exc:
+            logger.error("moderation failed session=%s (%r)", self.session, exc)
+            await self._refuse(
+                protocol.ProtocolError(
+                    protocol.UNAVAILABLE, "That could not be done now; try again later."
+                )
+            )
+
+    def _banned(self, *, session: str | None) -> bool:
+        """Whether this client is banned now; never a moderator (an address ban may cover
+        their network too)."""
+        assert self.guard is not None
+        if self.moderator:
+            return False
+        found = self.guard.banned(user_id=self.user_id, session=session, address=self.address)
+        return found is not None
+
+    def check_sanctions(self) -> None:
+        """Called by the worker's guard after sanctions changed: end this socket if banned."""
+        assert self.guard is not None
+        if not self.joined:
+            return
+        if self._banned(session=self.session):
+            logger.warning("closing banned socket session=%s", self.session)
+            asyncio.ensure_future(self.close(code=protocol.CLOSE_POLICY_VIOLATION))
+
+    async def chat_sanctions(self, event: dict[str, Any]) -> None:
+        """Sanctions changed (layers without the worker's `Lobby`): reload, once per burst."""
+        if self.guard is not None:
+            self.guard.request_reload()
+
     async def _send_message(self, frame: protocol.SendMessage) -> None:
+        assert self.guard is not None
+        # Moderators are never muted (an address sanction may cover their network too).
+        muted = (
+            None
+            if self.moderator
+            else self.guard.muted(user_id=self.user_id, session=self.session, address=self.address)
+        )
+        if muted is not None:
+            await self.send(
+                text_data=protocol.error_frame(
+                    protocol.MUTED,
+                    f"A moderator muted you; you can write again in {_duration(muted)}.",
+                    client_id=frame.client_id,
+                    retry_after=round(muted, 3),
+                )
+            )
+            return
         retry_after = self.rate.check()
         if retry_after is not None:
             logger.warning("rate limited session=%s", self.session)
@@ -240,7 +380,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             # Group commit: stored with whatever else this worker's sockets sent meanwhile.
             stored, created = await writer.store(
-                nick=self.nick, body=frame.body, client_id=frame.client_id, session=self.session
+                nick=self.nick,
+                body=frame.body,
+                client_id=frame.client_id,
+                session=self.session,
+                user_id=self.user_id,
+                address=self.address,
             )
         except Exception as exc:
             # An operational failure (locked or unreachable database): no traceback.
@@ -352,3 +497,22 @@ def _limits() -> dict[str, int]:
         "history": settings.CHAT_HISTORY,
         "resume_cap": settings.CHAT_RESUME_CAP,
     }
+
+
+def _wire_guard(guard: Guard) -> None:
+    """Keep a new worker guard current: on the broadcast layer the worker's `Lobby` hands it
+    each sanctions event once, and a resubscription reloads it (an event may have been lost).
+    Elsewhere each consumer's `chat_sanctions` passes the event on."""
+    lobby = broadcast.get_lobby()
+    if lobby is not None:
+        lobby.on_sanctions(guard.request_reload)
+        lobby.layer.on_subscribe(guard.subscribed)
+
+
+def _duration(seconds: float) -> str:
+    """A wait, for a person: seconds under two minutes, else minutes, else hours."""
+    if seconds < 120:
+        return f"{max(1, round(seconds))} seconds"
+    if seconds < 7200:
+        return f"{round(seconds / 60)} minutes"
+    return f"{round(seconds / 3600)} hours"

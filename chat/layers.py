@@ -285,6 +285,11 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
             layer = self._loops[loop] = _LoopLayer(self)
         return layer
 
+    def active_in_loop(self) -> bool:
+        """Whether the running event loop already holds this layer's state (its connections
+        and subscription): a worker's loop does, a loop made for one sync call does not."""
+        return asyncio.get_running_loop() in self._loops
+
     def on_reconnect(self, callback: ReconnectCallback) -> None:
         """Call `callback` each time the subscription is restored after a Redis failure."""
         if callback not in self._reconnect_callbacks:

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-# Error codes of SPEC.md.
+# Error codes (README, "The wire protocol").
 INVALID_JSON = "invalid_json"
 INVALID_TYPE = "invalid_type"
 INVALID_BODY = "invalid_body"
@@ -21,13 +21,20 @@ INVALID_NICK = "invalid_nick"
 RATE_LIMITED = "rate_limited"
 BINARY_UNSUPPORTED = "binary_unsupported"
 UNAVAILABLE = "unavailable"
+FORBIDDEN = "forbidden"
+MUTED = "muted"
 
 MAX_NICK = 32
 MAX_CLIENT_ID = 64
+# Session ids are 12 characters (chat.naming); anything longer is not one.
+MAX_SESSION = 32
+# The longest mute or ban a moderator can give from the page: one year.
+MAX_SANCTION_SECONDS = 365 * 24 * 3600
+SANCTION_KINDS = ("mute", "ban")
 
 # Named close codes. daphne (autobahn) lets an application send only 1000 or 3000-4999, so
 # the application's own codes are 4000 plus the RFC 6455 code they stand for.
-CLOSE_POLICY_VIOLATION = 4008  # RFC 1008: abuse (persistent flooding)
+CLOSE_POLICY_VIOLATION = 4008  # RFC 1008: abuse (persistent flooding), or a ban
 CLOSE_TOO_BIG = 4009  # RFC 1009: a frame over CHAT_MAX_FRAME
 CLOSE_TRY_AGAIN_LATER = 4013  # RFC 1013: a dependency (database) failed; reconnect later
 # The real RFC 6455 code, which chat.shutdown sends through daphne's protocol object.
@@ -66,7 +73,23 @@ class Typing:
     """A `typing` frame: ephemeral, never stored."""
 
 
-ClientFrame = SendMessage | Rename | Typing
+@dataclass(frozen=True, slots=True)
+class Delete:
+    """A moderator's `delete` frame: remove one message everywhere."""
+
+    id: int
+
+
+@dataclass(frozen=True, slots=True)
+class Sanction:
+    """A moderator's `mute` or `ban` frame against the sender of a session."""
+
+    kind: str
+    session: str
+    seconds: int
+
+
+ClientFrame = SendMessage | Rename | Typing | Delete | Sanction
 
 
 def _has_control_chars(text: str) -> bool:
@@ -122,6 +145,12 @@ def validate_nick(nick: Any) -> str:
     return trimmed
 
 
+def nick_key(nick: str) -> str:
+    """The form in which two nicknames count as the same: trimmed as `validate_nick` does,
+    NFKC-normalised (full-width and other look-alike forms fold) and case-folded."""
+    return unicodedata.normalize("NFKC", nick.strip()).casefold()
+
+
 def validate_client_id(client_id: Any) -> str | None:
     """Return the client id (or None when absent), or raise ProtocolError(invalid_body)."""
     if client_id is None:
@@ -157,11 +186,26 @@ def parse_client_frame(text: str, *, max_body: int) -> ClientFrame:
         return Rename(nick=validate_nick(data.get("nick")))
     if kind == "typing":
         return Typing()
+    if kind == "delete":
+        return Delete(id=_positive_int(data.get("id"), "id", maximum=2**63 - 1))
+    if kind in SANCTION_KINDS:
+        session = data.get("session")
+        if not isinstance(session, str) or not 0 < len(session) <= MAX_SESSION:
+            raise ProtocolError(INVALID_BODY, "session must be the target's session id.")
+        seconds = _positive_int(data.get("seconds"), "seconds", maximum=MAX_SANCTION_SECONDS)
+        return Sanction(kind=kind, session=session, seconds=seconds)
     raise ProtocolError(
         INVALID_TYPE,
-        "Unknown frame type; expected 'message', 'nick' or 'typing'.",
+        "Unknown frame type; expected 'message', 'nick', 'typing', 'delete', 'mute' or 'ban'.",
         client_id=echo_id,
     )
+
+
+def _positive_int(value: Any, name: str, *, maximum: int) -> int:
+    # bool is an int in Python; JSON's true is not a number here.
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= maximum:
+        raise ProtocolError(INVALID_BODY, f"{name} must be a whole number from 1 to {maximum}.")
+    return value
 
 
 def encode(frame: dict[str, Any]) -> str:
@@ -175,9 +219,17 @@ def isoformat(moment: datetime) -> str:
 
 
 def message_frame(
-    *, id: int, nick: str, body: str, sent_at: str, client_id: str | None, session: str
+    *,
+    id: int,
+    nick: str,
+    body: str,
+    sent_at: str,
+    client_id: str | None,
+    session: str,
+    account: bool = False,
 ) -> dict[str, Any]:
-    """The `message` object, the same on the socket, in `hello` and in the API."""
+    """The `message` object, the same on the socket, in `hello` and in the API. `account`
+    is true when a signed-in account sent it (its `nick` is the account's name)."""
     return {
         "type": "message",
         "id": id,
@@ -186,7 +238,13 @@ def message_frame(
         "sent_at": sent_at,
         "client_id": client_id,
         "session": session,
+        "account": account,
     }
+
+
+def retract_frame(message_id: int) -> str:
+    """Encode a `retract` frame: message `message_id` was deleted by a moderator."""
+    return encode({"type": "retract", "id": message_id})
 
 
 def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra: Any) -> str:

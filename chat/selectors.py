@@ -1,8 +1,16 @@
-"""Reads."""
+"""Reads: history, the sanctions in force, account names and who may moderate."""
 
 from __future__ import annotations
 
-from chat.models import Message
+from datetime import datetime
+from typing import Any
+
+from django.contrib.auth import get_user_model
+
+from chat import protocol
+from chat.models import Message, Sanction
+
+MODERATE_PERMISSION = "chat.moderate_message"
 
 
 def message_list_after(*, after: int, limit: int) -> list[Message]:
@@ -19,3 +27,26 @@ def message_list_latest(*, limit: int, after: int = 0) -> tuple[list[Message], b
     rows = rows[:limit]
     rows.reverse()
     return rows, truncated
+
+
+def sanctions_active(*, now: datetime) -> list[Sanction]:
+    """Mutes and bans in force at `now` (not lifted, not expired), oldest first."""
+    return list(Sanction.objects.filter(lifted_at__isnull=True, expires_at__gt=now).order_by("id"))
+
+
+def account_names() -> set[str]:
+    """Every account's username in `protocol.nick_key` form: nicknames a guest may not take.
+
+    One query over all accounts; a worker caches the answer.
+    """
+    user_model = get_user_model()
+    names = user_model.objects.values_list(user_model.USERNAME_FIELD, flat=True)
+    return {protocol.nick_key(name) for name in names}
+
+
+def can_moderate(user: Any) -> bool:
+    """Whether `user` may delete messages and mute or ban: an active staff account, or one
+    with the `chat.moderate_message` permission (superusers have it); anonymous: False."""
+    if user is None or not user.is_authenticated or not user.is_active:
+        return False
+    return bool(user.is_staff or user.has_perm(MODERATE_PERMISSION))

@@ -17,4 +17,5 @@ def message_to_frame(message: Message) -> dict[str, Any]:
         sent_at=protocol.isoformat(message.sent_at),
         client_id=message.client_id,
         session=message.session,
+        account=message.user_id is not None,
     )

@@ -17,7 +17,7 @@ from chat.models import Message
 logger = logging.getLogger(__name__)
 
 # The columns written on insert, in this order (`id` comes from the database).
-_INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session")
+_INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session", "user", "address")
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,17 +28,34 @@ class NewMessage:
     body: str
     client_id: str | None
     session: str
+    # The sender's account, when signed in.
+    user_id: int | None = None
+    # The sender's client address (for sanctions by address).
+    address: str = ""
 
 
 def message_create(
-    *, nick: str, body: str, client_id: str | None, session: str
+    *,
+    nick: str,
+    body: str,
+    client_id: str | None,
+    session: str,
+    user_id: int | None = None,
+    address: str = "",
 ) -> tuple[Message, bool]:
     """Store a message; return it and whether it is new.
 
     Idempotent by `client_id`: a second call with a stored `client_id` stores nothing and
     returns the original message, so a resend after a reconnect is safe.
     """
-    item = NewMessage(nick=nick, body=body, client_id=client_id, session=session)
+    item = NewMessage(
+        nick=nick,
+        body=body,
+        client_id=client_id,
+        session=session,
+        user_id=user_id,
+        address=address,
+    )
     return message_create_many(items=[item])[0]
 
 
@@ -136,7 +153,7 @@ def _insert_returning(
     params: list[object] = []
     for item in items:
         values = {**asdict(item), "sent_at": sent_at}
-        params.extend(f.get_db_prep_save(values[f.name], connection) for f in fields)
+        params.extend(f.get_db_prep_save(values[f.attname], connection) for f in fields)
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         returned = sorted(cursor.fetchall())
@@ -164,6 +181,8 @@ def _built(
         sent_at=sent_at,
         client_id=item.client_id,
         session=item.session,
+        user_id=item.user_id,
+        address=item.address,
     )
     message._state.adding = False
     message._state.db = connection.alias
@@ -179,7 +198,12 @@ def _create_one(item: NewMessage) -> tuple[Message, bool]:
     try:
         with transaction.atomic():
             message = Message.objects.create(
-                nick=item.nick, body=item.body, client_id=item.client_id, session=item.session
+                nick=item.nick,
+                body=item.body,
+                client_id=item.client_id,
+                session=item.session,
+                user_id=item.user_id,
+                address=item.address,
             )
     except IntegrityError:
         # Two resends raced; the other one won.

@@ -29,7 +29,7 @@ from chat.serializers import message_to_frame
 logger = logging.getLogger(__name__)
 
 # At most this many messages per batch (one statement); the rest wait for the next batch.
-# Keeps a statement small (five parameters per message) and bounds how many senders one
+# Keeps a statement small (seven parameters per message) and bounds how many senders one
 # failure reaches.
 BATCH_MAX = 200
 
@@ -58,10 +58,26 @@ class MessageWriter:
         self._pending: list[_Request] = []
         self._task: asyncio.Task[None] | None = None
 
-    async def store(self, *, nick: str, body: str, client_id: str | None, session: str) -> Result:
+    async def store(
+        self,
+        *,
+        nick: str,
+        body: str,
+        client_id: str | None,
+        session: str,
+        user_id: int | None = None,
+        address: str = "",
+    ) -> Result:
         """Queue a message, wait for its batch; return its frame and whether it is new."""
         loop = asyncio.get_running_loop()
-        item = services.NewMessage(nick=nick, body=body, client_id=client_id, session=session)
+        item = services.NewMessage(
+            nick=nick,
+            body=body,
+            client_id=client_id,
+            session=session,
+            user_id=user_id,
+            address=address,
+        )
         request = _Request(item, loop.create_future())
         self._pending.append(request)
         if self._task is None or self._task.done():
@@ -118,6 +134,21 @@ def get_writer() -> MessageWriter:
     return writer
 
 
-async def store(*, nick: str, body: str, client_id: str | None, session: str) -> Result:
+async def store(
+    *,
+    nick: str,
+    body: str,
+    client_id: str | None,
+    session: str,
+    user_id: int | None = None,
+    address: str = "",
+) -> Result:
     """Store a message in the running loop's next batch; return its frame and whether new."""
-    return await get_writer().store(nick=nick, body=body, client_id=client_id, session=session)
+    return await get_writer().store(
+        nick=nick,
+        body=body,
+        client_id=client_id,
+        session=session,
+        user_id=user_id,
+        address=address,
+    )

@@ -34,9 +34,11 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 INSTALLED_APPS = [
     # daphne first: it makes runserver speak ASGI and WebSockets.
     "daphne",
+    "django.contrib.admin",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",
+    "django.contrib.messages",
     "servestatic.runserver_nostatic",
     "django.contrib.staticfiles",
     "channels",
@@ -52,10 +54,19 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "chatproject.urls"
+# Where the Django admin lives (e.g. a less guessable path); always ends with one "/".
+ADMIN_URL = env_str("DJANGO_ADMIN_URL", default="admin/").strip().strip("/") + "/"
+if ADMIN_URL == "/":
+    raise ImproperlyConfigured("DJANGO_ADMIN_URL must not be empty (the chat page is at /).")
+# Moderators sign in at /accounts/login/ (Django's auth views) and come back to the chat.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "chat:index"
+LOGOUT_REDIRECT_URL = "chat:index"
 ASGI_APPLICATION = "chatproject.asgi.application"
 
 TEMPLATES = [
@@ -66,6 +77,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
                 "django.template.context_processors.i18n",
                 "django.template.context_processors.csp",
             ],
@@ -173,6 +186,19 @@ else:
         "process only. Set REDIS_URL to run several workers."
     )
 
+# --- Cache ---------------------------------------------------------------------------------
+# Holds the sign-in failure counts (chat.accounts): in Redis when there is one, so that every
+# worker counts the same failures; otherwise in this process's memory.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"{CHAT_REDIS_PREFIX}:cache",
+            "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+        }
+    }
+
 # --- Chat limits (0 switches a limit off) --------------------------------------------------
 CHAT_MAX_BODY = env_int("CHAT_MAX_BODY", default=2000)
 CHAT_MAX_FRAME = env_int("CHAT_MAX_FRAME", default=65536)
@@ -191,6 +217,10 @@ CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
 CHAT_FAST_WRITE = env_bool("CHAT_FAST_WRITE", default=True)
 # Seconds a stopping worker waits for its sockets' closing handshakes (SIGTERM).
 CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
+# Failed sign-ins allowed from one client address per CHAT_LOGIN_PERIOD seconds; past
+# that, the login form answers 429 until the period ends.
+CHAT_LOGIN_ATTEMPTS = env_int("CHAT_LOGIN_ATTEMPTS", default=10)
+CHAT_LOGIN_PERIOD = env_int("CHAT_LOGIN_PERIOD", default=300)
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"

@@ -106,3 +106,42 @@ def private_redis() -> Iterator[PrivateRedis]:
     server = PrivateRedis().start()
     yield server
     server.stop()
+
+
+# --- Moderation ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def moderator(django_user_model):
+    """A staff account: a moderator."""
+    return django_user_model.objects.create_user(
+        username="mod", password="mod-password-1", is_staff=True
+    )
+
+
+@pytest.fixture
+def member(django_user_model):
+    """A plain account: not a moderator."""
+    return django_user_model.objects.create_user(username="Member", password="member-pw-1")
+
+
+@pytest.fixture
+async def lobby_listener():
+    """A channel of the test process's (in-memory) layer in the lobby group: what every
+    socket would receive. Yields a coroutine function that returns the next event."""
+    import asyncio
+
+    from channels.layers import get_channel_layer
+
+    from chat import broadcast
+
+    layer = get_channel_layer()
+    channel = await layer.new_channel()
+    await layer.group_add(broadcast.GROUP, channel)
+
+    async def receive(timeout: float = 1.0) -> dict:
+        return await asyncio.wait_for(layer.receive(channel), timeout)
+
+    yield receive
+    await layer.group_discard(broadcast.GROUP, channel)
+    await layer.flush()

@@ -544,6 +544,7 @@ def test_message_frame_has_the_wire_fields():
         "sent_at": "2025-01-01T00:00:00.000Z",
         "client_id": None,
         "session": "s",
+        "account": False,
     }
 
 
@@ -635,3 +636,54 @@ def test_presence_frame_of_a_page_encodes_its_entries_as_a_list():
     entries = ({"session": "a", "nick": "A"},)
     frame = json.loads(protocol.presence_frame(protocol.OnlinePage(entries=entries, count=2)))
     assert frame == {"type": "presence", "online": [{"session": "a", "nick": "A"}], "count": 2}
+
+
+def test_nick_key_folds_case():
+    assert protocol.nick_key("Alice") == protocol.nick_key("aLICE")
+
+
+def test_nick_key_trims_as_validate_nick_does():
+    assert protocol.nick_key("  Bo ") == protocol.nick_key(protocol.validate_nick("  Bo "))
+
+
+def test_nick_key_folds_full_width_forms():
+    assert protocol.nick_key("ＡＢＣ") == "abc"
+
+
+def test_a_delete_frame_names_one_message():
+    assert protocol.parse_client_frame('{"type":"delete","id":7}', max_body=10) == (
+        protocol.Delete(id=7)
+    )
+
+
+@pytest.mark.parametrize("bad", ['"7"', "0", "-1", "true", "1.5", "null"])
+def test_a_delete_frame_without_a_positive_id_is_refused(bad):
+    with pytest.raises(protocol.ProtocolError) as exc:
+        protocol.parse_client_frame(f'{{"type":"delete","id":{bad}}}', max_body=10)
+    assert exc.value.code == protocol.INVALID_BODY
+
+
+@pytest.mark.parametrize("kind", ["mute", "ban"])
+def test_a_mute_or_ban_frame_names_a_session_and_seconds(kind):
+    frame = protocol.parse_client_frame(
+        f'{{"type":"{kind}","session":"abc","seconds":600}}', max_body=10
+    )
+    assert frame == protocol.Sanction(kind=kind, session="abc", seconds=600)
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        '"session":"abc"',
+        '"session":"abc","seconds":0',
+        f'"session":"abc","seconds":{protocol.MAX_SANCTION_SECONDS + 1}',
+        '"seconds":60',
+        '"session":"","seconds":60',
+        '"session":5,"seconds":60',
+        f'"session":"{"x" * (protocol.MAX_SESSION + 1)}","seconds":60',
+    ],
+)
+def test_a_bad_mute_frame_is_refused(fields):
+    with pytest.raises(protocol.ProtocolError) as exc:
+        protocol.parse_client_frame(f'{{"type":"mute",{fields}}}', max_body=10)
+    assert exc.value.code == protocol.INVALID_BODY

@@ -2,10 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+from datetime import timedelta
 
-from chat.models import Message
-from chat.selectors import message_list_after, message_list_latest
+import pytest
+from django.contrib.auth.models import AnonymousUser, Permission
+from django.utils import timezone
+
+from chat.models import Message, Sanction
+from chat.protocol import nick_key
+from chat.selectors import (
+    account_names,
+    can_moderate,
+    message_list_after,
+    message_list_latest,
+    sanctions_active,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -137,3 +148,80 @@ def test_message_list_latest_limit_zero_after_the_last_id_is_not_truncated(ids):
 def test_message_list_latest_negative_limit_returns_no_rows(ids):
     rows, _ = message_list_latest(limit=-1)
     assert rows == []
+
+
+# --- moderation: sanctions_active, account_names, can_moderate ------------------------------
+
+
+def _sanction(**fields):
+    fields.setdefault("kind", "mute")
+    fields.setdefault("session", "s")
+    fields.setdefault("expires_at", timezone.now() + timedelta(minutes=5))
+    return Sanction.objects.create(**fields)
+
+
+def test_sanctions_active_lists_one_in_force():
+    sanction = _sanction()
+    assert sanctions_active(now=timezone.now()) == [sanction]
+
+
+def test_sanctions_active_leaves_out_an_expired_one():
+    _sanction(expires_at=timezone.now() - timedelta(seconds=1))
+    assert sanctions_active(now=timezone.now()) == []
+
+
+def test_sanctions_active_leaves_out_a_lifted_one():
+    _sanction(lifted_at=timezone.now())
+    assert sanctions_active(now=timezone.now()) == []
+
+
+def test_sanctions_active_answers_for_the_moment_given():
+    sanction = _sanction()
+    assert sanctions_active(now=sanction.expires_at - timedelta(seconds=1)) == [sanction]
+    assert sanctions_active(now=sanction.expires_at) == []
+
+
+def test_account_names_are_normalised(django_user_model):
+    django_user_model.objects.create_user(username="Alice")
+    django_user_model.objects.create_user(username="BOB")
+    assert account_names() == {"alice", "bob"}
+
+
+def test_account_names_match_a_look_alike_nickname(django_user_model):
+    django_user_model.objects.create_user(username="Admin")
+    assert nick_key(" ＡＤＭＩＮ ") in account_names()
+
+
+def test_account_names_of_no_accounts_is_empty():
+    assert account_names() == set()
+
+
+def test_can_moderate_a_staff_account(moderator):
+    assert can_moderate(moderator) is True
+
+
+def test_can_moderate_with_the_permission(django_user_model):
+    user = django_user_model.objects.create_user(username="helper")
+    user.user_permissions.add(Permission.objects.get(codename="moderate_message"))
+    assert can_moderate(django_user_model.objects.get(pk=user.pk)) is True
+
+
+def test_can_moderate_a_superuser(django_user_model):
+    assert can_moderate(django_user_model.objects.create_superuser(username="root")) is True
+
+
+def test_cannot_moderate_a_plain_account(member):
+    assert can_moderate(member) is False
+
+
+def test_cannot_moderate_an_inactive_staff_account(moderator):
+    moderator.is_active = False
+    assert can_moderate(moderator) is False
+
+
+def test_cannot_moderate_anonymous():
+    assert can_moderate(AnonymousUser()) is False
+
+
+def test_cannot_moderate_nobody():
+    assert can_moderate(None) is False

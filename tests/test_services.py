@@ -304,3 +304,25 @@ def test_message_create_many_racing_threads_store_each_client_id_once():
         answers = [result[i] for result in results]
         assert len({message.pk for message, _ in answers}) == 1
         assert [created for _, created in answers].count(True) == 1
+
+
+def test_message_create_records_the_sender_account(member):
+    message, _ = create(user_id=member.id)
+    assert Message.objects.get(pk=message.pk).user == member
+
+
+def test_message_create_without_an_account_stores_none():
+    message, _ = create()
+    assert Message.objects.get(pk=message.pk).user is None
+
+
+def test_message_create_many_records_each_sender_account(member):
+    items = [
+        NewMessage(nick="a", body="x", client_id=None, session="s", user_id=member.id),
+        NewMessage(nick="b", body="y", client_id=None, session="s"),
+    ]
+    stored = [m for m, _ in message_create_many(items=items)]
+    assert [m.user_id for m in Message.objects.filter(pk__in=[m.pk for m in stored])] == [
+        member.id,
+        None,
+    ]

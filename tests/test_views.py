@@ -136,7 +136,16 @@ def test_api_messages_are_the_serializer_frames(client, ids):
 
 def test_api_message_has_the_wire_fields(client, ids):
     message = client.get(API, {"limit": 1}).json()["messages"][0]
-    assert set(message) == {"type", "id", "nick", "body", "sent_at", "client_id", "session"}
+    assert set(message) == {
+        "type",
+        "id",
+        "nick",
+        "body",
+        "sent_at",
+        "client_id",
+        "session",
+        "account",
+    }
 
 
 def test_api_sent_at_is_utc_with_milliseconds(client, ids):

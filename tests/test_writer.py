@@ -23,7 +23,8 @@ from chat.serializers import message_to_frame
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
-INSERT_COLUMNS = 5
+# nick, body, sent_at, client_id, session, user (chat.services._INSERT_FIELDS).
+INSERT_COLUMNS = 7
 
 
 @contextlib.asynccontextmanager

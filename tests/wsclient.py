@@ -28,6 +28,7 @@ class ChatClient:
         after: int | None = None,
         origin: str | None = None,
         timeout: float = 10,
+        headers: dict[str, str] | None = None,
     ) -> ChatClient:
         """Open the socket and wait for `hello`."""
         params = {}
@@ -38,7 +39,9 @@ class ChatClient:
         url = ws_url + ("?" + urlencode(params) if params else "")
         if origin is None:
             origin = ws_url.split("/ws/")[0].replace("ws://", "http://")
-        conn = await websockets.connect(url, origin=origin, open_timeout=timeout)
+        conn = await websockets.connect(
+            url, origin=origin, open_timeout=timeout, additional_headers=headers
+        )
         hello = json.loads(await asyncio.wait_for(conn.recv(), timeout))
         assert hello["type"] == "hello", hello
         return cls(conn, hello)
