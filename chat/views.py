@@ -61,6 +61,31 @@ def index(request: HttpRequest) -> HttpResponse:
         "nickTooLong": gettext("At most %(max)s characters."),
         "nickControl": gettext("Control characters are not allowed."),
         "historyError": gettext("Could not load earlier messages; some may be missing."),
+        # Accounts and moderation (the durations match MUTE_SECONDS and BAN_SECONDS in chat.js).
+        "account": gettext("signed-in account"),
+        "modDelete": gettext("Delete"),
+        "modDeleteName": gettext("Delete message from %(nick)s at %(time)s"),
+        "modDeleteOwnName": gettext("Delete your message at %(time)s"),
+        "modMute": gettext("Mute"),
+        "modMuteName": gettext("Mute %(nick)s for 10 minutes"),
+        "modBan": gettext("Ban"),
+        "modBanName": gettext("Ban %(nick)s for 1 hour"),
+        "confirmDelete": gettext("Delete the message from %(nick)s at %(time)s for everyone?"),
+        "confirmDeleteOwn": gettext("Delete your message at %(time)s for everyone?"),
+        "confirmMute": gettext("Mute %(nick)s for 10 minutes?"),
+        "confirmBan": gettext("Ban %(nick)s for 1 hour?"),
+        "deleteSent": gettext("Deleting the message…"),
+        "muteSent": gettext("Muting %(nick)s for 10 minutes…"),
+        "banSent": gettext("Banning %(nick)s for 1 hour…"),
+        "modOffline": gettext("Not connected; try again when online."),
+        "removed": plural(
+            lambda n: ngettext("%(count)s message removed", "%(count)s messages removed", n)
+        ),
+        "mutedFor": plural(
+            lambda n: ngettext(
+                "you are muted for %(count)s minute.", "you are muted for %(count)s minutes.", n
+            )
+        ),
         "errors": {
             "too_long": gettext("the message is too long."),
             "invalid_body": gettext("the message is empty or invalid."),
@@ -70,6 +95,8 @@ def index(request: HttpRequest) -> HttpResponse:
             "invalid_nick": gettext("the nickname is not allowed."),
             "rate_limited": gettext("too many messages; waiting."),
             "unavailable": gettext("the server could not store it."),
+            "forbidden": gettext("you are not allowed to do that."),
+            "muted": gettext("you are muted."),
             "unknown": gettext("the server refused it."),
         },
     }

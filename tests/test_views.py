@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+
 import pytest
 
 from chat import health
@@ -347,3 +350,44 @@ def test_index_sets_a_referrer_policy(client):
 
 def test_index_forbids_framing(client):
     assert client.get("/")["X-Frame-Options"] == "DENY"
+
+
+def _page_strings(client) -> dict:
+    html = client.get("/").content.decode()
+    config = re.search(r'<script id="chat-config" type="application/json">(.*?)</script>', html)
+    return json.loads(config.group(1))["strings"]
+
+
+def test_index_offers_guests_a_sign_in_link(client):
+    html = client.get("/").content.decode()
+    assert 'href="/accounts/login/?next=/"' in html
+    assert 'action="/accounts/logout/"' not in html
+
+
+def test_index_gives_an_account_a_sign_out_form_with_a_csrf_token(client, member):
+    client.force_login(member)
+    html = client.get("/").content.decode()
+    form = re.search(r'<form method="post" action="/accounts/logout/".*?</form>', html, re.S)
+    assert form is not None
+    assert 'name="csrfmiddlewaretoken"' in form.group(0)
+    assert "Signed in as Member" in html
+
+
+def test_index_escapes_the_account_name(client, django_user_model):
+    client.force_login(django_user_model.objects.create_user(username="<i>x</i>", password="p"))
+    html = client.get("/").content.decode()
+    assert "Signed in as &lt;i&gt;x&lt;/i&gt;" in html
+    assert "<i>x</i>" not in html
+
+
+def test_index_strings_name_the_moderator_buttons(client):
+    strings = _page_strings(client)
+    assert strings["modDeleteName"] == "Delete message from %(nick)s at %(time)s"
+    assert strings["mutedFor"]["other"] == "you are muted for %(count)s minutes."
+
+
+def test_index_strings_are_translated_to_portuguese(client):
+    client.defaults["HTTP_ACCEPT_LANGUAGE"] = "pt-BR"
+    strings = _page_strings(client)
+    assert strings["modMuteName"] == "Silenciar %(nick)s por 10 minutos"
+    assert strings["account"] == "conta conectada"

@@ -3,7 +3,17 @@
 import { Connection } from "./connection.js";
 import { translator } from "./i18n.js";
 import { Outbox } from "./outbox.js";
-import { avatar, avatarColor, Clock, el, initial, messageItem, noticeItem, regroup } from "./render.js";
+import {
+  avatar,
+  avatarColor,
+  Clock,
+  el,
+  initial,
+  messageItem,
+  moderationControls,
+  noticeItem,
+  regroup,
+} from "./render.js";
 import { Timeline } from "./timeline.js";
 
 const config = JSON.parse(document.getElementById("chat-config").textContent);
@@ -19,6 +29,10 @@ const API_MAX_PAGES = 20;
 const NICK_KEY = "chat.nick";
 const SESSIONS_KEY = "chat.sessions";
 const CLIENT_IDS_KEY = "chat.clientIds";
+// What the moderator buttons ask for (the labels in the strings say the same).
+const MUTE_SECONDS = 10 * 60;
+const BAN_SECONDS = 60 * 60;
+const RETRACT_ANNOUNCE_DELAY = 800; // one announcement for a burst of deletions
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -48,6 +62,7 @@ const ui = {
   body: $("body"),
   counter: $("counter"),
   notice: $("notice"),
+  announce: $("announce"),
 };
 
 // --- small persistent sets --------------------------------------------------------------
@@ -91,6 +106,8 @@ const state = {
   nick: storedNick(),
   confirmedNick: "",
   session: null,
+  // The signed-in account from `hello` ({name, moderator}), null for a guest.
+  user: null,
   // Every session this tab had (reconnects and reloads): their messages are "You".
   ownSessions: new Set(loadList(sessionStorage, SESSIONS_KEY)),
   ownClientIds: new Set(loadList(sessionStorage, CLIENT_IDS_KEY)),
@@ -182,6 +199,8 @@ function handleFrame(frame) {
       return onHello(frame);
     case "message":
       return onMessages([frame], { live: true });
+    case "retract":
+      return onRetract(frame.id);
     case "presence":
       return onPresence(frame.online);
     case "typing":
@@ -199,6 +218,7 @@ function onHello(hello) {
   state.ownSessions.add(hello.session);
   saveList(sessionStorage, SESSIONS_KEY, [...state.ownSessions], 50);
   if (hello.limits && typeof hello.limits === "object") Object.assign(state.limits, hello.limits);
+  setUser(hello.user);
   state.confirmedNick = hello.nick;
   if (!state.nick || state.nick === hello.nick) {
     state.nick = hello.nick;
@@ -270,7 +290,8 @@ function addMessages(messages, { live }) {
 }
 
 function insertMessage(message) {
-  const li = messageItem({ message, own: isOwn(message), youLabel: t("you"), clock });
+  const li = messageItem({ message, own: isOwn(message), youLabel: t("you"), clock, accountLabel: t("account") });
+  applyControls(li, message);
   // Keep the log sorted by id; almost always this is an append.
   let before = null;
   for (let node = ui.messages.lastElementChild; node; node = node.previousElementSibling) {
@@ -303,6 +324,116 @@ document.addEventListener("visibilitychange", () => {
   state.unreadInTitle = 0;
   showUnreadInTitle();
 });
+
+// --- accounts and moderation ----------------------------------------------------------------
+
+function setUser(user) {
+  const next =
+    user && typeof user === "object" && typeof user.name === "string"
+      ? { name: user.name, moderator: user.moderator === true }
+      : null;
+  const wasModerator = Boolean(state.user?.moderator);
+  state.user = next;
+  if (Boolean(next?.moderator) !== wasModerator) refreshControls();
+}
+
+/** Own for moderation: written from this tab, or by the same signed-in account elsewhere. */
+function isOwnForModeration(message) {
+  return isOwn(message) || (state.user !== null && message.account === true && message.nick === state.user.name);
+}
+
+/** Add (or remove) the moderator's buttons under one message of the log. */
+function applyControls(li, message) {
+  li.querySelector(".mod")?.remove();
+  if (!state.user?.moderator) return;
+  const own = isOwnForModeration(message);
+  const time = clock.text(message.sent_at);
+  const nick = message.nick;
+  li.querySelector(".column").append(
+    moderationControls({
+      own,
+      labels: {
+        delete: t("modDelete"),
+        deleteName: own ? t("modDeleteOwnName", { time }) : t("modDeleteName", { nick, time }),
+        mute: t("modMute"),
+        muteName: t("modMuteName", { nick }),
+        ban: t("modBan"),
+        banName: t("modBanName", { nick }),
+      },
+    }),
+  );
+}
+
+function refreshControls() {
+  for (const li of ui.messages.querySelectorAll("li[data-id]")) {
+    const message = timeline.byId.get(Number(li.dataset.id));
+    if (message) applyControls(li, message);
+  }
+}
+
+ui.messages.addEventListener("click", (event) => {
+  const button = event.target.closest("button[data-action]");
+  if (!button || !state.user?.moderator) return;
+  const li = button.closest("li[data-id]");
+  const message = li && timeline.byId.get(Number(li.dataset.id));
+  if (!message) return;
+  const nick = message.nick;
+  const time = clock.text(message.sent_at);
+  let frame;
+  let question;
+  let done;
+  switch (button.dataset.action) {
+    case "delete":
+      frame = { type: "delete", id: message.id };
+      question = isOwnForModeration(message) ? t("confirmDeleteOwn", { time }) : t("confirmDelete", { nick, time });
+      done = t("deleteSent");
+      break;
+    case "mute":
+      frame = { type: "mute", session: message.session, seconds: MUTE_SECONDS };
+      question = t("confirmMute", { nick });
+      done = t("muteSent", { nick });
+      break;
+    case "ban":
+      frame = { type: "ban", session: message.session, seconds: BAN_SECONDS };
+      question = t("confirmBan", { nick });
+      done = t("banSent", { nick });
+      break;
+    default:
+      return;
+  }
+  if (!window.confirm(question)) return;
+  if (connection.send(frame)) setNotice(done, { tone: "info" });
+  else setNotice(t("modOffline"));
+});
+
+let retractCount = 0;
+let retractTimer = null;
+
+/** A moderator deleted message `id`: take it off the page, and never show it again. */
+function onRetract(id) {
+  if (!Number.isInteger(id)) return;
+  timeline.retract(id);
+  const li = ui.messages.querySelector(`li[data-id="${id}"]`);
+  if (li) {
+    const next = li.nextElementSibling;
+    const hadFocus = li.contains(document.activeElement);
+    li.remove();
+    regroup(next);
+    if (hadFocus) ui.log.focus();
+    ui.empty.hidden = timeline.byId.size > 0 || outbox.items.length > 0;
+    // A short polite note for screen readers, once per burst (an admin may delete hundreds).
+    retractCount += 1;
+    clearTimeout(retractTimer);
+    retractTimer = setTimeout(() => {
+      ui.announce.textContent = t("removed", { count: retractCount });
+      retractCount = 0;
+      setTimeout(() => {
+        ui.announce.textContent = "";
+      }, 5000);
+    }, RETRACT_ANNOUNCE_DELAY);
+  }
+  scheduleGapRepair();
+}
 
 // --- gap repair -----------------------------------------------------------------------------
 
@@ -483,8 +614,28 @@ function reasonFor(frame) {
   return text === key ? frame.detail || t("errors.unknown") : text;
 }
 
+function mutedReason(frame) {
+  const seconds = Number(frame.retry_after);
+  if (!Number.isFinite(seconds) || seconds <= 0) return t("errors.muted");
+  return t("mutedFor", { count: Math.max(1, Math.ceil(seconds / 60)) });
+}
+
 function onError(frame) {
   const item = frame.client_id ? outbox.get(frame.client_id) : undefined;
+  if (frame.code === "muted") {
+    // Refused until the mute ends: shown as failed with a Retry button, never retried alone.
+    if (item) {
+      outbox.fail(item.client_id, mutedReason(frame));
+      renderOutboxItem(item);
+    } else {
+      setNotice(mutedReason(frame));
+    }
+    return;
+  }
+  if (frame.code === "forbidden" && !item) {
+    setNotice(frame.detail || t("errors.forbidden"));
+    return;
+  }
   if (item) {
     if (frame.code === "rate_limited" || frame.code === "unavailable") {
       // Not refused for what it says: keep it pending and send it again later.
@@ -514,8 +665,10 @@ function onError(frame) {
 }
 
 let noticeTimer = null;
-function setNotice(text) {
+/** A short line under the composer: a problem (red), or `tone: "info"` for plain news. */
+function setNotice(text, { tone = "error" } = {}) {
   clearTimeout(noticeTimer);
+  ui.notice.dataset.tone = tone;
   ui.notice.textContent = text;
   noticeTimer = setTimeout(() => {
     ui.notice.textContent = "";

@@ -11,6 +11,48 @@ export function el(tag, { cls = "", text = null, attrs = {}, props = {} } = {}, 
   return node;
 }
 
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+/** A decorative line icon (24-unit grid, stroked with the text colour), hidden from AT. */
+export function icon(paths, cls = "size-3.5") {
+  const svg = document.createElementNS(SVG_NS, "svg");
+  for (const [name, value] of Object.entries({
+    class: cls,
+    viewBox: "0 0 24 24",
+    fill: "none",
+    stroke: "currentColor",
+    "stroke-width": "2",
+    "stroke-linecap": "round",
+    "stroke-linejoin": "round",
+    "aria-hidden": "true",
+    focusable: "false",
+  })) {
+    svg.setAttribute(name, value);
+  }
+  for (const d of paths) {
+    const path = document.createElementNS(SVG_NS, "path");
+    path.setAttribute("d", d);
+    svg.append(path);
+  }
+  return svg;
+}
+
+const BADGE_CHECK = [
+  "M3.85 8.62a4 4 0 0 1 4.78-4.77 4 4 0 0 1 6.74 0 4 4 0 0 1 4.78 4.78 4 4 0 0 1 0 6.74 4 4 0 0 1-4.77 4.78 4 4 0 0 1-6.75 0 4 4 0 0 1-4.78-4.77 4 4 0 0 1 0-6.76Z",
+  "m9 12 2 2 4-4",
+];
+
+/**
+ * The mark beside the name of a signed-in account. It is built only from the message's
+ * `account` field, never from the nickname, so a guest cannot put it on their name.
+ */
+export function accountMark(label) {
+  return el("span", { cls: "account-mark inline-flex shrink-0 self-center text-indigo-600 dark:text-indigo-300", props: { title: label } }, [
+    icon(BADGE_CHECK, "size-3.5"),
+    el("span", { cls: "sr-only", text: label }),
+  ]);
+}
+
 // Literal class names so that Tailwind's scanner finds them.
 const AVATAR_COLORS = [
   "bg-rose-500",
@@ -78,12 +120,19 @@ export class Clock {
     this.full = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "medium" });
   }
 
+  /** The local time of an ISO instant as shown on the page ("14:02", or "3 Jan, 14:02"). */
+  text(iso) {
+    const date = new Date(iso);
+    if (Number.isNaN(date.getTime())) return "";
+    const today = date.toDateString() === new Date().toDateString();
+    return today ? this.time.format(date) : this.dayTime.format(date);
+  }
+
   /** A <time> with the ISO instant as datetime and the local time as text. */
   element(iso, cls) {
     const date = new Date(iso);
     const valid = !Number.isNaN(date.getTime());
-    const today = valid && date.toDateString() === new Date().toDateString();
-    const text = !valid ? "" : today ? this.time.format(date) : this.dayTime.format(date);
+    const text = this.text(iso);
     return el("time", {
       cls,
       text,
@@ -102,13 +151,18 @@ const BODY = "text-[0.95rem] leading-6 whitespace-pre-wrap wrap-anywhere";
 /**
  * One message as a list item. `own` marks it "You"; `state` is null (from the log),
  * "pending", "sent" or "failed"; pending and failed ones live in the outbox list.
+ * A message with `account: true` (sent by a signed-in account) gets `accountMark`, labelled
+ * `accountLabel`.
  */
-export function messageItem({ message, own, youLabel, clock }) {
+export function messageItem({ message, own, youLabel, clock, accountLabel = "" }) {
   const author = own ? youLabel : message.nick;
+  const account = message.account === true;
   const li = el("li", {
     cls: `group mt-3 flex gap-2.5 data-[grouped]:mt-0.5 ${own ? "flex-row-reverse" : ""}`,
   });
-  li.dataset.author = own ? "\u0000self" : `n:${message.nick}`;
+  // An account and a guest with the same nickname are different authors: a guest's message
+  // must never join (and hide behind) the header of an account's group.
+  li.dataset.author = own ? "\u0000self" : `${account ? "a" : "n"}:${message.nick}`;
   if (message.id != null) li.dataset.id = String(message.id);
   if (message.client_id) li.dataset.clientId = message.client_id;
   li.dataset.own = own ? "true" : "false";
@@ -127,6 +181,7 @@ export function messageItem({ message, own, youLabel, clock }) {
         cls: `nick font-semibold ${own ? "text-slate-700 dark:text-slate-200" : NAME_COLORS[hash(message.nick) % NAME_COLORS.length]}`,
         text: author,
       }),
+      account ? accountMark(accountLabel) : null,
       message.sent_at ? clock.element(message.sent_at, "text-slate-500 dark:text-slate-400") : null,
     ],
   );
@@ -135,13 +190,29 @@ export function messageItem({ message, own, youLabel, clock }) {
   const meta = el("p", {
     cls: `state mt-0.5 px-1 text-xs text-slate-500 empty:hidden dark:text-slate-400 ${own ? "text-right" : ""}`,
   });
-  const column = el("div", { cls: `flex max-w-[85%] min-w-0 flex-col sm:max-w-[70%] ${own ? "items-end" : "items-start"}` }, [
+  const column = el("div", { cls: `column flex max-w-[85%] min-w-0 flex-col sm:max-w-[70%] ${own ? "items-end" : "items-start"}` }, [
     header,
     bubble,
     meta,
   ]);
   li.append(face, column);
   return li;
+}
+
+/**
+ * A moderator's buttons under one message: Delete, and for someone else's message also
+ * Mute and Ban. Real buttons, always visible (touch screens have no hover), each named
+ * after the message or person it acts on; `data-action` says what a click asks for.
+ * `labels` holds the visible texts and the accessible names, already translated.
+ */
+export function moderationControls({ own, labels }) {
+  const cls =
+    "mod-button inline-flex min-h-6 items-center rounded-md px-1.5 py-0.5 font-medium text-slate-600 hover:bg-slate-200 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-indigo-500 disabled:opacity-50 dark:text-slate-300 dark:hover:bg-slate-700 dark:hover:text-white";
+  const button = (action, text, name) =>
+    el("button", { cls: `${cls} mod-${action}`, text, attrs: { type: "button", "aria-label": name, "data-action": action } });
+  const buttons = [button("delete", labels.delete, labels.deleteName)];
+  if (!own) buttons.push(button("mute", labels.mute, labels.muteName), button("ban", labels.ban, labels.banName));
+  return el("div", { cls: `mod mt-0.5 flex flex-wrap gap-1 px-0.5 text-xs ${own ? "justify-end" : ""}` }, buttons);
 }
 
 /** A discreet line in the log: joins, leaves, renames. */

@@ -4,6 +4,9 @@ export class Timeline {
   constructor() {
     /** @type {Map<number, object>} */
     this.byId = new Map();
+    // Ids a moderator deleted: never shown again, and never "missing" either.
+    /** @type {Set<number>} */
+    this.retracted = new Set();
     // Every id up to `contiguous` is held (or was accepted as a hole in the sequence).
     this.contiguous = 0;
     this.maxId = 0;
@@ -13,13 +16,28 @@ export class Timeline {
     return this.byId.has(id);
   }
 
-  /** Add a message; false if its id is already held. */
+  /** Add a message; false if its id is already held or was retracted. */
   add(message) {
-    if (!Number.isInteger(message.id) || this.byId.has(message.id)) return false;
+    if (!Number.isInteger(message.id) || this.byId.has(message.id) || this.retracted.has(message.id)) {
+      return false;
+    }
     this.byId.set(message.id, message);
     if (message.id > this.maxId) this.maxId = message.id;
     this.advance();
     return true;
+  }
+
+  /**
+   * Forget message `id` for good: a later copy (live, history, gap repair) is refused, and
+   * its id counts as a hole, so no gap repair waits for it. True if it was held.
+   */
+  retract(id) {
+    if (!Number.isInteger(id) || id <= 0) return false;
+    this.retracted.add(id);
+    const held = this.byId.delete(id);
+    // maxId stays: it is where a resume (`after=`) starts, and that must not move back.
+    this.advance();
+    return held;
   }
 
   /** Accept everything up to `id` as seen (recent history starts here). */
@@ -29,7 +47,10 @@ export class Timeline {
   }
 
   advance() {
-    while (this.contiguous < this.maxId && this.byId.has(this.contiguous + 1)) {
+    while (
+      this.contiguous < this.maxId &&
+      (this.byId.has(this.contiguous + 1) || this.retracted.has(this.contiguous + 1))
+    ) {
       this.contiguous += 1;
     }
   }
@@ -45,7 +66,8 @@ export class Timeline {
     for (const id of this.byId.keys()) {
       if (id > this.contiguous && id < next) next = id;
     }
-    if (next !== Infinity) this.contiguous = next;
+    // Nothing held past the run (the newest were retracted): everything up to maxId is seen.
+    this.contiguous = next === Infinity ? this.maxId : next;
     this.advance();
   }
 }

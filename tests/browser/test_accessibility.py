@@ -13,21 +13,16 @@ pytestmark = pytest.mark.browser
 AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 
-@pytest.mark.parametrize("color_scheme", ["light", "dark"])
-def test_page_has_no_axe_violations(open_chat, color_scheme):
+def _require_axe() -> None:
     if not AXE.exists():
         _missing("axe-core not installed: run `npm ci` in frontend/ (make test-browser does)")
-    # bypass_csp: axe is injected as a script the page's CSP would refuse.
-    ana = open_chat("Ana", color_scheme=color_scheme, bypass_csp=True)
-    bia = open_chat("Bia")
-    bia.send("Hello from Bia")
-    ana.send("Hello from Ana")
-    expect(ana.message_bodies("Hello from Bia")).to_have_count(1)
-    ana.page.locator("#online-toggle").click()
-    ana.page.locator("#body").fill("x" * 1950)
 
-    ana.page.add_script_tag(path=str(AXE))
-    result = ana.page.evaluate(
+
+def _assert_no_axe_violations(page) -> None:
+    """Run axe-core's WCAG 2.1 A and AA rules on the page (opened with bypass_csp=True:
+    axe is injected as a script the page's CSP would refuse)."""
+    page.add_script_tag(path=str(AXE))
+    result = page.evaluate(
         """() => axe.run(document, {
             runOnly: {type: "tag", values: ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]},
         })"""
@@ -37,6 +32,46 @@ def test_page_has_no_axe_violations(open_chat, color_scheme):
     ]
     assert violations == []
     assert result["passes"], "axe checked nothing"
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_page_has_no_axe_violations(open_chat, color_scheme):
+    _require_axe()
+    ana = open_chat("Ana", color_scheme=color_scheme, bypass_csp=True)
+    bia = open_chat("Bia")
+    bia.send("Hello from Bia")
+    ana.send("Hello from Ana")
+    expect(ana.message_bodies("Hello from Bia")).to_have_count(1)
+    ana.page.locator("#online-toggle").click()
+    ana.page.locator("#body").fill("x" * 1950)
+
+    _assert_no_axe_violations(ana.page)
+
+
+@pytest.mark.parametrize("color_scheme", ["light", "dark"])
+def test_moderator_page_has_no_axe_violations(open_chat, moderator, color_scheme):
+    _require_axe()
+    mo = open_chat(color_scheme=color_scheme, bypass_csp=True)
+    mo.sign_in("mod", "mod-password-1")
+    bia = open_chat("Bia")
+
+    def as_moderator_among_accounts(frame):
+        # What the server will send: `hello.user`, and `account` on every message.
+        if frame.get("type") == "hello":
+            frame["user"] = {"name": "mod", "moderator": True}
+        if frame.get("type") == "message":
+            frame["account"] = frame.get("nick") == "Bia"
+        return frame
+
+    mo.relay(to_page=as_moderator_among_accounts)
+    bia.send("Hello from Bia")
+    mo.send("Hello from the moderator")
+    expect(mo.page.locator("#messages li[data-id]")).to_have_count(2)
+    expect(mo.page.locator("#messages .account-mark")).to_have_count(1)
+    expect(mo.page.locator("#messages button")).to_have_count(4)
+    expect(mo.page.get_by_role("button", name="Sign out")).to_be_visible()
+
+    _assert_no_axe_violations(mo.page)
 
 
 def test_message_can_be_sent_and_nick_changed_with_the_keyboard_alone(open_chat):
