@@ -97,6 +97,21 @@ class Relay:
         self.page_side.send(json.dumps(frame))
 
 
+@pytest.fixture
+def make_account(django_user_model: Any) -> Callable[..., Any]:
+    """Create accounts that the daphne under test can sign in: it hashes with the real
+    settings' PBKDF2, which cannot check the test process's fast MD5 hashes."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    def make(username: str, password: str, **fields: Any) -> Any:
+        hasher = PBKDF2PasswordHasher()
+        # Few iterations to create it fast; the server upgrades the hash at the first sign-in.
+        encoded = hasher.encode(password, hasher.salt(), iterations=1000)
+        return django_user_model.objects.create(username=username, password=encoded, **fields)
+
+    return make
+
+
 @dataclass
 class ChatPage:
     """A page of the chat in its own browser context, with the problems it logged."""

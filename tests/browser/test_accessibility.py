@@ -49,8 +49,9 @@ def test_page_has_no_axe_violations(open_chat, color_scheme):
 
 
 @pytest.mark.parametrize("color_scheme", ["light", "dark"])
-def test_moderator_page_has_no_axe_violations(open_chat, moderator, color_scheme):
+def test_moderator_page_has_no_axe_violations(open_chat, make_account, color_scheme):
     _require_axe()
+    make_account("mod", "mod-password-1", is_staff=True)
     mo = open_chat(color_scheme=color_scheme, bypass_csp=True)
     mo.sign_in("mod", "mod-password-1")
     bia = open_chat("Bia")
