@@ -1,10 +1,14 @@
 """The page side of moderation and accounts (issue 10): retractions, the account mark, the
 moderator's buttons, the `muted` and `forbidden` errors, and sign-in in the header.
 
-Against the real app throughout. Where the server does not send a new field yet (`hello.user`,
-`message.account`), the page's socket to the real server passes through the test
-(`ChatPage.relay`), which adds the field; the page's pure builders (render.js, timeline.js) are
-also imported into the page and checked directly.
+Against the real app throughout. Page logic that needs a particular frame (a moderator's
+`hello.user`, `message.account` on a guest's nickname, a `muted` or `forbidden` error, a late
+copy of a retracted message) or needs to see what the page sends without the server acting on
+it gets it through the test: the page's socket to the real server passes through
+`ChatPage.relay`, which rewrites, drops or injects frames. The page's pure builders
+(render.js, timeline.js) are also imported into the page and checked directly. The same
+behaviours with real accounts, real moderator frames and the admin, with nothing in between,
+are in test_moderation_e2e.py.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ MEMBER = {"name": "Mem", "moderator": False}
 
 
 def as_user(user: dict | None) -> Callable[[Frame], Frame]:
-    """Rewrite `hello` as the server will for a signed-in account (None: a guest)."""
+    """Rewrite `hello` as the server does for a signed-in account (None: a guest)."""
 
     def rewrite(frame: Frame) -> Frame:
         if frame.get("type") == "hello":
@@ -278,7 +282,7 @@ def test_account_without_moderation_sees_no_moderator_buttons(open_chat):
 def test_delete_from_the_keyboard_asks_first_then_sends_the_id(open_chat):
     mo = open_chat("Mo", wait_online=False)
     bia = open_chat("Bia")
-    # The server does not know this frame yet: it stops here.
+    # Only the page was made a moderator: the frame stops here (the server would refuse it).
     relay = mo.relay(
         to_page=as_user(MODERATOR), to_server=lambda f: None if f["type"] == "delete" else f
     )
@@ -329,7 +333,7 @@ def test_mute_and_ban_send_the_senders_session_and_duration(
 ):
     mo = open_chat("Mo", wait_online=False)
     bia = open_chat("Bia")
-    # The server does not know these frames yet: they stop here.
+    # Only the page was made a moderator: the frames stop here (the server would refuse them).
     relay = mo.relay(
         to_page=as_user(MODERATOR), to_server=lambda f: None if f["type"] == action else f
     )
