@@ -34,7 +34,8 @@ CSRF_TRUSTED_ORIGINS = env_list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 INSTALLED_APPS = [
     # daphne first: it makes runserver speak ASGI and WebSockets.
     "daphne",
-    "django.contrib.admin",
+    # django.contrib.admin with a rate-limited login (chat.admin_site).
+    "chat.admin_apps.ChatAdminConfig",
     "django.contrib.contenttypes",
     "django.contrib.auth",
     "django.contrib.sessions",

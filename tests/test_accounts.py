@@ -4,6 +4,7 @@ moderator from `createsuperuser --noinput`."""
 from __future__ import annotations
 
 import pytest
+from django.conf import settings as django_settings
 from django.core.cache import cache
 from django.core.management import call_command
 from django.test import Client
@@ -187,4 +188,21 @@ def test_the_first_moderator_can_sign_in(monkeypatch):
     monkeypatch.setenv("DJANGO_SUPERUSER_PASSWORD", "first-password-1")
     call_command("createsuperuser", "--noinput", verbosity=0)
     response = Client().post(LOGIN, {"username": "first", "password": "first-password-1"})
+    assert response.status_code == 302
+
+
+def test_the_admin_login_is_limited_per_address_too(client, moderator, settings):
+    settings.CHAT_LOGIN_ATTEMPTS = 3
+    url = f"/{settings.ADMIN_URL}login/"
+    for _ in range(3):
+        assert client.post(url, {"username": "mod", "password": "wrong"}).status_code == 200
+    refused = client.post(url, {"username": "mod", "password": "mod-password-1"})
+    assert refused.status_code == 429
+    assert int(refused["Retry-After"]) > 0
+
+
+def test_the_admin_login_still_signs_in_under_the_limit(client, moderator):
+    response = client.post(
+        f"/{django_settings.ADMIN_URL}login/", {"username": "mod", "password": "mod-password-1"}
+    )
     assert response.status_code == 302
