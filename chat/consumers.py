@@ -303,6 +303,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     by=self.user,
                     own_session=self.session,
                 )
+                # This worker enforces it at once; the others on the layer event.
+                assert self.guard is not None
+                await self.guard.reload()
                 logger.info(
                     "moderator %s: %s of session %s for %ss (%d sanctions)",
                     self.nick,

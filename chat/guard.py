@@ -92,6 +92,13 @@ class Guard:
         if self._periodic is None:
             self._periodic = asyncio.ensure_future(self._every_interval())
 
+    async def reload(self) -> None:
+        """Load now and police this worker's sockets (after this worker's own moderator
+        changed sanctions: it need not wait for the layer event)."""
+        self.book, self.account_names = await database_sync_to_async(_load)()
+        self.loaded.set()
+        self._police()
+
     async def _reload_now(self) -> None:
         delay = 0.2
         while True:
