@@ -15,8 +15,9 @@ WORKDIR /app
 
 # Dependencies first, in their own layer: code changes do not reinstall them.
 # psycopg[binary] ships its own libpq, so no system packages are needed.
-COPY requirements.txt .
-RUN pip install -r requirements.txt
+# The lock pins every dependency, direct and indirect, with its hashes (`make lock`).
+COPY requirements.lock .
+RUN pip install --require-hashes -r requirements.lock
 
 # A non-root user that cannot change the code it runs. /app/data is its one writable
 # place, for a lone container on SQLite (DATABASE_URL=sqlite:////app/data/db.sqlite3

@@ -4,19 +4,21 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: run serve test test-fast test-browser lint css bench check-python clean
+.PHONY: run serve test test-fast test-browser lint css bench check-python clean lock wheels
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed (Django 6.1); set PYTHON=python3.12 or see the README")'
 
-$(BIN)/.runtime: requirements.txt | check-python
+# Installs come from the lock files: every dependency, direct and indirect, pinned with its
+# hashes (`make lock` regenerates them from requirements*.txt).
+$(BIN)/.runtime: requirements.lock | check-python
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -r requirements.txt
+	$(BIN)/pip install -q --require-hashes -r requirements.lock
 	touch $@
 
-$(BIN)/.dev: requirements.txt requirements-dev.txt $(BIN)/.runtime
-	$(BIN)/pip install -q -r requirements-dev.txt
+$(BIN)/.dev: requirements-dev.lock $(BIN)/.runtime
+	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
 
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
@@ -40,9 +42,11 @@ test: lint test-fast test-browser
 lint: $(BIN)/.dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run
 
+# Coverage of chat/ and chatproject/ with the floor in pyproject.toml ([tool.coverage.report]).
 test-fast: $(BIN)/.dev
-	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+	$(BIN)/pytest -m "not browser" --cov --cov-report=term $(PYTEST_ARGS)
 
 test-browser: $(BIN)/.dev frontend/node_modules/.installed
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
@@ -50,6 +54,18 @@ test-browser: $(BIN)/.dev frontend/node_modules/.installed
 ## Rebuild the committed Tailwind CSS (needs Node; the server does not).
 css: frontend/node_modules/.installed
 	cd frontend && npm run build
+
+## Regenerate the lock files after changing requirements*.txt (uv, from requirements-dev.txt).
+LOCK := --generate-hashes --universal --python-version 3.12 -q --custom-compile-command "make lock"
+lock: $(BIN)/.dev
+	$(BIN)/uv pip compile requirements.txt $(LOCK) -o requirements.lock
+	$(BIN)/uv pip compile requirements-dev.txt -c requirements.lock $(LOCK) -o requirements-dev.lock
+	$(BIN)/uv pip compile requirements-bench.txt -c requirements.lock $(LOCK) -o requirements-bench.lock
+
+## A wheel cache for offline installs: `pip install --no-index --find-links wheels
+## --require-hashes -r requirements-dev.lock` then needs no network.
+wheels: $(BIN)/.runtime
+	$(BIN)/pip download -q --require-hashes -r requirements-dev.lock -d wheels
 
 clean:
 	rm -rf $(VENV) frontend/node_modules test-artifacts
