@@ -53,7 +53,8 @@ EXTENSION = "chat.frames"
 
 def buffered_bytes(transport: Any) -> int:
     """Bytes waiting in a Twisted transport's user-space write buffer."""
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    buffered: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    return buffered
 
 
 def version_mismatches() -> dict[str, tuple[str, str]]:
@@ -144,7 +145,7 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
 
-    class ChatWebSocketProtocol(WebSocketProtocol):
+    class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]  # daphne: untyped
         """daphne's protocol with bounded, immediate writes and `write_frame`."""
 
         def serverSend(self, content: Any, binary: bool = False) -> None:
@@ -227,7 +228,7 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
             self.dropConnection(abort=True)
             return True
 
-    class ChatServer(Server):
+    class ChatServer(Server):  # type: ignore[misc]  # daphne: untyped
         """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
 
         websocket_protocol = ChatWebSocketProtocol

@@ -30,7 +30,8 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
             RefusedHandshakeLogger(
-                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))
+                # types-channels wants its own URL pattern type, which path() never returns.
+                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))  # type: ignore[arg-type]
             )
         ),
     }
