@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: run serve test test-fast test-browser lint typecheck css bench check-python clean
+.PHONY: run serve test test-fast test-browser lint css bench check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed (Django 6.1); set PYTHON=python3.12 or see the README")'
@@ -37,13 +37,14 @@ serve: $(BIN)/.runtime
 ## daphne), then the browser tests (headless Chromium) in their own pytest run.
 test: lint test-fast test-browser
 
+## mypy --strict with django-stubs on chat/ and chatproject/ (configured in pyproject.toml).
+.PHONY: typecheck
+typecheck: $(BIN)/.dev
+	$(BIN)/mypy
+
 lint: $(BIN)/.dev typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-
-## mypy --strict with django-stubs on chat/ and chatproject/ (configured in pyproject.toml).
-typecheck: $(BIN)/.dev
-	$(BIN)/mypy
 
 test-fast: $(BIN)/.dev
 	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)

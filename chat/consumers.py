@@ -213,7 +213,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
     async def disconnect(self, code: int) -> None:
         """Leave the online list."""
         logger.info("disconnect session=%s code=%s", self.session, code)
-        if self.direct and broadcast.has_direct_delivery(self.channel_layer):
+        if self.direct:
+            assert broadcast.has_direct_delivery(self.channel_layer)  # as `connect()` found
             self.channel_layer.detach(self.channel_name)
         if self.refresher is not None:
             self.refresher.cancel()

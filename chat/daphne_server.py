@@ -145,7 +145,7 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
 
-    class ChatWebSocketProtocol(WebSocketProtocol):  # type: ignore[misc]  # daphne: untyped
+    class ChatWebSocketProtocol(WebSocketProtocol):
         """daphne's protocol with bounded, immediate writes and `write_frame`."""
 
         def serverSend(self, content: Any, binary: bool = False) -> None:
@@ -228,7 +228,7 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
             self.dropConnection(abort=True)
             return True
 
-    class ChatServer(Server):  # type: ignore[misc]  # daphne: untyped
+    class ChatServer(Server):
         """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
 
         websocket_protocol = ChatWebSocketProtocol

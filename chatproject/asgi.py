@@ -30,8 +30,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
             RefusedHandshakeLogger(
-                # types-channels wants its own URL pattern type, which path() never returns.
-                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))  # type: ignore[arg-type]
+                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))
             )
         ),
     }
