@@ -39,7 +39,12 @@ serve: $(BIN)/.runtime
 ## daphne), then the browser tests (headless Chromium) in their own pytest run.
 test: lint test-fast test-browser
 
-lint: $(BIN)/.dev
+## mypy --strict with django-stubs on chat/ and chatproject/ (configured in pyproject.toml).
+.PHONY: typecheck
+typecheck: $(BIN)/.dev
+	$(BIN)/mypy
+
+lint: $(BIN)/.dev typecheck
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SETTINGS_MODULE=tests.settings $(BIN)/python manage.py makemigrations --check --dry-run

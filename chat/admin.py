@@ -8,7 +8,7 @@ is for staff only (a non-staff moderator moderates from the page).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django import forms
 from django.contrib import admin, messages
@@ -21,6 +21,9 @@ from chat import moderation
 from chat.models import Deletion, Message, Sanction
 from chat.selectors import can_moderate
 
+if TYPE_CHECKING:
+    from django.contrib.admin.options import _FieldGroups
+
 
 class SenderFilter(admin.SimpleListFilter):
     """Signed-in senders or guests."""
@@ -32,7 +35,7 @@ class SenderFilter(admin.SimpleListFilter):
         """The two kinds of sender."""
         return [("account", "signed in"), ("guest", "guest")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> QuerySet[Message]:
         """Messages of the chosen kind of sender."""
         if self.value() == "account":
             return queryset.filter(user__isnull=False)
@@ -62,7 +65,7 @@ class ModeratorOnly:
 
 
 @admin.register(Message)
-class MessageAdmin(ModeratorOnly, admin.ModelAdmin):
+class MessageAdmin(ModeratorOnly, admin.ModelAdmin[Message]):
     """Stored messages; deleting (one or many) retracts them from every open page."""
 
     list_display = ["id", "sent_at", "nick", "excerpt", "user", "session"]
@@ -88,14 +91,14 @@ class MessageAdmin(ModeratorOnly, admin.ModelAdmin):
         """Delete through the service: recorded, and retracted live."""
         moderation.message_delete(ids=[obj.pk], by=request.user, via="admin")
 
-    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Message]) -> None:
         """Bulk delete through the service: recorded, and retracted live."""
         ids = list(queryset.values_list("pk", flat=True))
         moderation.message_delete(ids=ids, by=request.user, via="admin")
 
 
 @admin.register(Deletion)
-class DeletionAdmin(ModeratorOnly, admin.ModelAdmin):
+class DeletionAdmin(ModeratorOnly, admin.ModelAdmin[Deletion]):
     """The audit trail of deleted messages: read-only."""
 
     list_display = ["message_id", "deleted_at", "deleted_by", "via", "nick", "excerpt", "sent_at"]
@@ -135,7 +138,7 @@ class ActiveFilter(admin.SimpleListFilter):
         """In force or ended."""
         return [("active", "in force"), ("ended", "ended")]
 
-    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Sanction]) -> QuerySet[Sanction]:
         """Sanctions of the chosen status."""
         now = timezone.now()
         if self.value() == "active":
@@ -145,7 +148,7 @@ class ActiveFilter(admin.SimpleListFilter):
         return queryset
 
 
-class SanctionForm(forms.ModelForm):
+class SanctionForm(forms.ModelForm[Sanction]):
     """A new mute or ban: one target, a duration, an optional reason."""
 
     seconds = forms.IntegerField(
@@ -161,6 +164,7 @@ class SanctionForm(forms.ModelForm):
     def clean(self) -> dict[str, Any]:
         """Exactly one target, and never a moderator's account."""
         data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
         # NULL, not "", for an absent target (the table's constraint counts non-NULL ones).
         for name in ("session", "address"):
             data[name] = data.get(name) or None
@@ -176,7 +180,7 @@ class SanctionForm(forms.ModelForm):
 
 
 @admin.register(Sanction)
-class SanctionAdmin(admin.ModelAdmin):
+class SanctionAdmin(admin.ModelAdmin[Sanction]):
     """Mutes and bans: create here, lift with the action; every worker reloads them."""
 
     form = SanctionForm
@@ -218,11 +222,11 @@ class SanctionAdmin(admin.ModelAdmin):
         """All fields on an existing sanction; none on the form for a new one."""
         return self.readonly_fields if obj is not None else []
 
-    def get_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+    def get_fields(self, request: HttpRequest, obj: Any = None) -> _FieldGroups:
         """The form's fields for a new sanction; the record's for an existing one."""
         if obj is None:
             return ["kind", "user", "session", "address", "seconds", "reason"]
-        return self.readonly_fields
+        return list(self.readonly_fields)
 
     def has_module_permission(self, request: HttpRequest) -> bool:
         """Moderators see sanctions."""
@@ -268,7 +272,7 @@ class SanctionAdmin(admin.ModelAdmin):
         obj._state.db = created._state.db
 
     @admin.action(description="Lift the selected sanctions now", permissions=["lift"])
-    def lift(self, request: HttpRequest, queryset: QuerySet) -> None:
+    def lift(self, request: HttpRequest, queryset: QuerySet[Sanction]) -> None:
         """End each selected sanction now."""
         lifted = sum(
             moderation.sanction_lift(id=pk, by=request.user)

@@ -32,15 +32,18 @@ import logging
 import struct
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeGuard
 
 from asgiref.sync import async_to_sync
 from channels.db import database_sync_to_async
-from channels.layers import get_channel_layer
+from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
 from chat import protocol
 from chat.recent import RecentWindow
+
+if TYPE_CHECKING:
+    from chat.layers import RedisBroadcastChannelLayer
 
 logger = logging.getLogger(__name__)
 
@@ -115,7 +118,7 @@ async def publish(
     text: str, *, message_id: int | None = None, exclude: str | None = None, group: str = GROUP
 ) -> None:
     """Send one encoded frame to every socket of `group` on every worker."""
-    layer = get_channel_layer()
+    layer = _channel_layer()
     await layer.group_send(group, frame_event(text, message_id=message_id, exclude=exclude))
 
 
@@ -125,7 +128,7 @@ async def publish_retract(message_ids: Sequence[int]) -> None:
     This worker's window forgets them at once. A retraction that cannot be published (Redis
     unreachable) is kept and published when the layer reconnects.
     """
-    layer = get_channel_layer()
+    layer = _channel_layer()
     loop = asyncio.get_running_loop()
     lobby = _lobbies.get(loop)
     for message_id in message_ids:
@@ -145,7 +148,7 @@ async def publish_retract(message_ids: Sequence[int]) -> None:
 
 async def publish_sanctions_changed() -> None:
     """Tell every worker that sanctions changed in the database (it reloads its book)."""
-    await get_channel_layer().group_send(GROUP, sanctions_event())
+    await _channel_layer().group_send(GROUP, sanctions_event())
 
 
 def run_from_sync(publisher: Callable[..., Awaitable[None]], *args: Any) -> None:
@@ -157,7 +160,7 @@ def run_from_sync(publisher: Callable[..., Awaitable[None]], *args: Any) -> None
     """
 
     async def run() -> None:
-        layer = get_channel_layer()
+        layer = _channel_layer()
         borrowed = has_direct_delivery(layer) and not layer.active_in_loop()
         try:
             await publisher(*args)
@@ -198,17 +201,25 @@ async def publish_deferred() -> None:
     retracts = _deferred_retracts.get(asyncio.get_running_loop())
     while retracts:
         message_id = next(iter(retracts))
-        await get_channel_layer().group_send(GROUP, retract_event(message_id))
+        await _channel_layer().group_send(GROUP, retract_event(message_id))
         del retracts[message_id]
 
 
-def _watch_reconnect() -> None:
+def _channel_layer() -> BaseChannelLayer:
+    """The default channel layer (the settings always configure one)."""
     layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer: CHANNEL_LAYERS is not set")
+    return layer
+
+
+def _watch_reconnect() -> None:
+    layer = _channel_layer()
     if hasattr(layer, "on_reconnect"):
         layer.on_reconnect(publish_deferred)
 
 
-def has_direct_delivery(layer: Any) -> bool:
+def has_direct_delivery(layer: Any) -> TypeGuard[RedisBroadcastChannelLayer]:
     """Whether a channel layer declares the direct delivery hooks (chat.layers)."""
     return DIRECT in getattr(layer, "extensions", ())
 

@@ -8,6 +8,7 @@ import logging
 from typing import Any
 from urllib.parse import parse_qs
 
+from asgiref.typing import WebSocketConnectEvent, WebSocketDisconnectEvent
 from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
@@ -108,7 +109,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             raise ValueError(f"No handler for message type {message['type']}")
         await handler(message)
 
-    async def websocket_connect(self, message: dict[str, Any]) -> None:
+    async def websocket_connect(self, message: WebSocketConnectEvent) -> None:
         """Join the groups, then `connect()`; refuse the handshake fast if the layer is down."""
         try:
             await super().websocket_connect(message)
@@ -116,7 +117,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             logger.warning("handshake refused: channel layer unavailable (%s)", exc)
             await self.close()
 
-    async def websocket_disconnect(self, message: dict[str, Any]) -> None:
+    async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         """Leave the groups, run `disconnect()`, stop; without Channels' thread hop to clean
         up database connections (none is used outside `database_sync_to_async`)."""
         for group in self.groups:
@@ -194,7 +195,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         )
         # Broadcast frames skip the middleware wrappers from here on (chat.middleware).
         self.server_send = self.scope.get("chat.server_send")
-        frames = self.scope.get("extensions", {}).get(FRAMES_EXTENSION)
+        frames = (self.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
         if frames is not None and broadcast.has_direct_delivery(self.channel_layer):
             # The server writes pre-built frames and bounds slow readers, so a send never
             # waits: the layer may hand broadcast frames straight to `deliver`, in one loop
@@ -213,6 +214,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         """Leave the online list."""
         logger.info("disconnect session=%s code=%s", self.session, code)
         if self.direct:
+            assert broadcast.has_direct_delivery(self.channel_layer)  # as `connect()` found
             self.channel_layer.detach(self.channel_name)
         if self.refresher is not None:
             self.refresher.cancel()
@@ -271,7 +273,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         await self.tracker.rename(self.session, self.nick)
 
-    def _guest_nick(self, nick: Any) -> str:
+    def _guest_nick(self, nick: object) -> str:
         """A valid nickname that is not an account's name, or ProtocolError(invalid_nick)."""
         nick = protocol.validate_nick(nick)
         assert self.guard is not None

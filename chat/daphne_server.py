@@ -53,7 +53,8 @@ EXTENSION = "chat.frames"
 
 def buffered_bytes(transport: Any) -> int:
     """Bytes waiting in a Twisted transport's user-space write buffer."""
-    return len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    buffered: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
+    return buffered
 
 
 def version_mismatches() -> dict[str, tuple[str, str]]:

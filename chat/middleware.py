@@ -68,7 +68,7 @@ class GuestAwareAuthMiddleware(AuthMiddleware):
     at once: Channels would look the (absent) session up in a database thread, one thread hop
     per guest handshake for nothing."""
 
-    async def resolve_scope(self, scope: dict[str, Any]) -> None:
+    async def resolve_scope(self, scope: Any) -> None:  # the stubs: a closed TypedDict
         """The user of the handshake; AnonymousUser when there is no session cookie."""
         if settings.SESSION_COOKIE_NAME not in scope.get("cookies", {}):
             scope["user"]._wrapped = AnonymousUser()

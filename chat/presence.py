@@ -39,7 +39,7 @@ import os
 import secrets
 import time
 from collections import Counter
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from redis import asyncio as aioredis
@@ -80,7 +80,7 @@ class OnlineView:
 
     def __init__(self) -> None:
         self._nicks: dict[str, str] = {}
-        self._order: SortedList = SortedList()  # of (nick.casefold(), session)
+        self._order: SortedList[tuple[str, str]] = SortedList()  # (nick.casefold(), session)
         self._page: tuple[dict[str, str], ...] | None = None
         self._page_limit = 0
 
@@ -279,7 +279,8 @@ class PresenceTracker:
         workers: list[str] = []
         try:
             live = await self._redis.zrangebyscore(self._workers_key, time.time(), "+inf")
-            workers = [worker for worker in live if worker != self.worker_id]
+            # decode_responses=True: the members are str.
+            workers = [worker for worker in cast("list[str]", live) if worker != self.worker_id]
             if workers:
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for worker in workers:
@@ -353,10 +354,11 @@ class PresenceTracker:
                 async with self._redis.pipeline(transaction=True) as pipe:
                     if full:
                         pipe.delete(self._key, self._addr_key)
+                        # redis-py's `mapping` has an invariant key type: dict[str, ...] is refused.
                         if self.local:
-                            pipe.hset(self._key, mapping=self.local)
+                            pipe.hset(self._key, mapping=self.local)  # type: ignore[arg-type]
                         if self.addresses:
-                            pipe.hset(self._addr_key, mapping=dict(self.addresses))
+                            pipe.hset(self._addr_key, mapping=dict(self.addresses))  # type: ignore[arg-type]
                     else:
                         self._queue_changes(pipe, changes, addresses)
                     self._queue_lease(pipe)

@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 # Error codes (README, "The wire protocol").
 INVALID_JSON = "invalid_json"
@@ -84,7 +84,7 @@ class Delete:
 class Sanction:
     """A moderator's `mute` or `ban` frame against the sender of a session."""
 
-    kind: str
+    kind: Literal["mute", "ban"]
     session: str
     seconds: int
 
@@ -272,6 +272,7 @@ def online_fields(
 ) -> dict[str, Any]:
     """`online` (at most `limit` entries; 0: all) and `count` (everyone), as in `hello` and
     `presence`. A page gives its own count and at most the entries it holds."""
+    entries: Sequence[dict[str, str]]
     if isinstance(online, OnlinePage):
         entries, count = online.entries, online.count
     else:

@@ -127,7 +127,7 @@ class SanctionBook:
         return ends - now if ends > now else None
 
 
-def _keep_latest(table: dict, key: object, expires_at: float) -> None:
+def _keep_latest[K](table: dict[K, float], key: K, expires_at: float) -> None:
     if expires_at > table.get(key, 0.0):
         table[key] = expires_at
 

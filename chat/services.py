@@ -7,9 +7,11 @@ from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any, cast
 
 from django.db import IntegrityError, connections, router, transaction
 from django.db.backends.base.base import BaseDatabaseWrapper
+from django.db.models import Field
 from django.utils import timezone
 
 from chat.models import Message
@@ -130,7 +132,8 @@ def _can_insert_returning(connection: BaseDatabaseWrapper) -> bool:
     if connection.vendor == "postgresql":
         return True
     if connection.vendor == "sqlite":
-        return connection.Database.sqlite_version_info >= (3, 35)
+        # `Database` (the backend's DB-API module) is missing from django-stubs.
+        return bool(connection.Database.sqlite_version_info >= (3, 35))  # type: ignore[attr-defined]
     return False
 
 
@@ -139,8 +142,13 @@ def _insert_returning(
 ) -> list[Message]:
     """Insert `items` in one statement; return the messages it stored (in input order)."""
     meta = Message._meta
-    qn = connection.ops.quote_name
-    fields = [meta.get_field(name) for name in _INSERT_FIELDS]
+    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in _INSERT_FIELDS]
+
+    def qn(name: str | None) -> str:
+        # Every column here is a concrete field's, which is never None once the model is built.
+        assert name is not None
+        return connection.ops.quote_name(name)
+
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     # Only the model's own (quoted) table and column names go into the text; every value is
     # a parameter.
@@ -150,7 +158,7 @@ def _insert_returning(
         f"ON CONFLICT ({qn(meta.get_field('client_id').column)}) DO NOTHING "
         f"RETURNING {qn(meta.pk.column)}, {qn(meta.get_field('client_id').column)}"
     )
-    params: list[object] = []
+    params: list[Any] = []
     for item in items:
         values = {**asdict(item), "sent_at": sent_at}
         params.extend(f.get_db_prep_save(values[f.attname], connection) for f in fields)

@@ -8,9 +8,13 @@ import os
 from pathlib import Path
 
 import dj_database_url
+import django_stubs_ext
 from django.core.exceptions import ImproperlyConfigured
 
 from chatproject.env import env_bool, env_int, env_list, env_str
+
+# Lets type hints such as `admin.ModelAdmin[Message]` be subscripted at run time.
+django_stubs_ext.monkeypatch()
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
