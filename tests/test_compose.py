@@ -210,11 +210,16 @@ def test_nginx_does_not_proxy_metrics() -> None:
 
 @functools.cache
 def _prometheus() -> dict[str, Any]:
-    return YAML(typ="safe", pure=True).load(PROMETHEUS_CONF.read_text(encoding="utf-8"))
+    config: dict[str, Any] = YAML(typ="safe", pure=True).load(
+        PROMETHEUS_CONF.read_text(encoding="utf-8")
+    )
+    return config
 
 
 def _chat_job() -> dict[str, Any]:
-    jobs = [job for job in _prometheus()["scrape_configs"] if job["job_name"] == "chat"]
+    jobs: list[dict[str, Any]] = [
+        job for job in _prometheus()["scrape_configs"] if job["job_name"] == "chat"
+    ]
     assert len(jobs) == 1
     return jobs[0]
 
