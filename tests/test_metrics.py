@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -274,6 +275,26 @@ async def test_a_stored_message_is_counted_once_and_its_resend_not_again() -> No
         assert value("chat_messages_stored_total") == before + 1
     finally:
         await comm.disconnect()
+
+
+# --- daphne's slow-reader bound ------------------------------------------------------------
+
+
+def test_a_slow_reader_cut_off_is_counted() -> None:
+    from chat.daphne_server import build_server_class
+
+    protocol_class = build_server_class(max_backlog=10, grace=0, fast_write=True).websocket_protocol
+    # Only what `_over_backlog` reads: an open socket with 100 bytes waiting unsent.
+    socket = protocol_class.__new__(protocol_class)
+    socket.state = socket.STATE_OPEN
+    socket.transport = SimpleNamespace(dataBuffer=b"x" * 100, offset=0, _tempDataLen=0)
+    socket.client_addr = (FOREIGN, 40000)
+    aborted: list[bool] = []
+    socket.dropConnection = lambda abort: aborted.append(abort)
+    before = value("chat_slow_reader_disconnects_total")
+    assert socket._over_backlog()
+    assert aborted == [True]
+    assert value("chat_slow_reader_disconnects_total") == before + 1
 
 
 # --- the broadcast layer counts once per message, not per socket ----------------------------
