@@ -283,7 +283,8 @@ async def test_a_stored_message_is_counted_once_and_its_resend_not_again() -> No
 def test_a_slow_reader_cut_off_is_counted() -> None:
     from chat.daphne_server import build_server_class
 
-    protocol_class = build_server_class(max_backlog=10, grace=0, fast_write=True).websocket_protocol
+    server_class = build_server_class(max_backlog=10, grace=0, fast_write=True)
+    protocol_class: Any = server_class.websocket_protocol  # type: ignore[attr-defined]
     # Only what `_over_backlog` reads: an open socket with 100 bytes waiting unsent.
     socket = protocol_class.__new__(protocol_class)
     socket.state = socket.STATE_OPEN
