@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.run             # full run, about 12 minutes (2 cores)
     .venv/bin/python -m benchmarks.run --no-uvicorn  # full run without uvicorn x2
     .venv/bin/python -m benchmarks.run --profile   # py-spy profile of daphne under load
+    .venv/bin/python -m benchmarks.run --metrics-cost --repeat 3  # CPU with and without metrics
 
 Loopback only (127.0.0.1). Every server and generator process is stopped at the end, also
 on error or Ctrl-C. Results: a table on stdout and benchmarks/results/<time>.json (and a
@@ -67,6 +68,15 @@ QUICK_SCENARIOS = [
 
 
 POOLED = (("DATABASE_CONN_MAX_AGE", "60"),)
+# chat.metrics switched off: every counter a no-op (what counting costs, --metrics-cost).
+METRICS_OFF = (("CHAT_METRICS", "false"),)
+NO_METRICS = " nometrics"
+# --metrics-cost: the load shapes where CPU per delivery means something.
+METRICS_COST_SCENARIOS = [
+    Scenario("100c 5x10/s", 100, 5, 10, duration=8),
+    Scenario("1000c 5x10/s", 1000, 5, 10, duration=10),
+    Scenario("100c 10 win10", 100, 10, mode="window", duration=6),
+]
 
 
 def catalog(db: str) -> list[servers.ServerSpec]:
@@ -80,6 +90,8 @@ def catalog(db: str) -> list[servers.ServerSpec]:
         servers.ServerSpec("daphne x2 sqlite", "daphne", 2, "sqlite"),
         servers.ServerSpec(f"daphne x1 {db} conn60", "daphne", 1, db, POOLED),
         servers.ServerSpec(f"daphne x2 {db} conn60", "daphne", 2, db, POOLED),
+        servers.ServerSpec(f"daphne x1 {db}{NO_METRICS}", "daphne", 1, db, METRICS_OFF),
+        servers.ServerSpec(f"daphne x2 {db}{NO_METRICS}", "daphne", 2, db, METRICS_OFF),
         servers.ServerSpec(f"uvicorn x1 {db}", "uvicorn", 1, db),
         servers.ServerSpec(f"uvicorn x2 {db}", "uvicorn", 2, db),
         servers.ServerSpec(f"uvicorn x2 {db} conn60", "uvicorn", 2, db, POOLED),
@@ -201,6 +213,11 @@ def run_scenario(
         stop_profile = profiler(running, scenario) if profiler else None
         done = [_recv(conn, scenario.duration + 90, "done")[1] for conn in pipes]
         cpu_used = running.cpu_seconds() - cpu_before
+        if running.spec.is_product:
+            # The servers' own count (chat.metrics), beside what the clients received.
+            result["metrics_deliveries"] = servers.metric_sum(
+                running, "chat_deliveries_total", kind="message"
+            )
         redis_used = (
             servers.redis_cpu_seconds(REDIS_URL) - redis_before if running.spec.is_product else 0
         )
@@ -494,6 +511,55 @@ def targets_text(rows: list[dict[str, Any]], *, markdown: bool = False) -> str:
     return "\n".join(lines)
 
 
+# --- what metrics cost (--metrics-cost) ------------------------------------------------------
+
+
+def metrics_cost(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per scenario and configuration: mean server CPU per delivery with metrics and with
+    CHAT_METRICS=false (the "... nometrics" twin), over the repeats of this run."""
+
+    def mean_cpu(server: str, scenario: str) -> tuple[float, int] | None:
+        found = [
+            r["server_cpu_us_per_delivery"]
+            for r in rows
+            if r["server"] == server
+            and r["scenario"]["name"] == scenario
+            and "server_cpu_us_per_delivery" in r
+        ]
+        return (sum(found) / len(found), len(found)) if found else None
+
+    out = []
+    pairs = sorted(
+        {(r["server"], r["scenario"]["name"]) for r in rows if not r["server"].endswith(NO_METRICS)}
+    )
+    for server, scenario in pairs:
+        on, off = mean_cpu(server, scenario), mean_cpu(server + NO_METRICS, scenario)
+        if on is None or off is None:
+            continue
+        out.append(
+            {
+                "server": server,
+                "scenario": scenario,
+                "us_per_delivery_on": on[0],
+                "us_per_delivery_off": off[0],
+                "runs": min(on[1], off[1]),
+                "difference_pct": 100 * (on[0] - off[0]) / off[0] if off[0] else float("nan"),
+            }
+        )
+    return out
+
+
+def metrics_cost_text(rows: list[dict[str, Any]]) -> str:
+    """One line per scenario: CPU per delivery with and without metrics."""
+    lines = [
+        f"- {c['scenario']}, {c['server']}: {c['us_per_delivery_on']:.2f} us per delivery with "
+        f"metrics, {c['us_per_delivery_off']:.2f} without ({c['difference_pct']:+.1f} %, "
+        f"mean of {c['runs']} runs each; run-to-run noise here is 10-40 %)"
+        for c in metrics_cost(rows)
+    ]
+    return "\n".join(lines) if lines else "metrics cost: no pair with and without metrics"
+
+
 # --- profiling --------------------------------------------------------------------------------
 
 
@@ -603,6 +669,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default="", help="write the plot to this PNG path")
     parser.add_argument("--markdown", action="store_true", help="print the table as Markdown")
     parser.add_argument("--keep-logs", action="store_true", help="keep server logs")
+    parser.add_argument(
+        "--metrics-cost",
+        action="store_true",
+        help="CPU per delivery of daphne x1 with metrics and with CHAT_METRICS=false, "
+        "alternating in one run (--servers picks others; each gets its nometrics twin)",
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run every server and scenario this many times"
+    )
     args = parser.parse_args(argv)
 
     raise_open_files()
@@ -610,6 +685,13 @@ def main(argv: list[str] | None = None) -> int:
     scenarios = QUICK_SCENARIOS if args.quick else FULL_SCENARIOS
     pick = args.servers or ("daphne x1" if args.profile else "")
     uvicorn = not args.quick if args.uvicorn is None else args.uvicorn
+    if args.metrics_cost:
+        db = "pg" if pg else "sqlite"
+        base = [p.strip() for p in (args.servers or f"daphne x1 {db}").split(",") if p.strip()]
+        pick = ",".join(name for b in base for name in (b, b + NO_METRICS))
+        scenarios = METRICS_COST_SCENARIOS
+        if args.quick:
+            scenarios = [Scenario(**{**asdict(s), "duration": 4}) for s in scenarios]
     specs = server_specs(quick=args.quick, pg=pg, uvicorn=uvicorn, pick=pick)
     if args.profile:
         scenarios = [
@@ -632,29 +714,43 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {'yes' if pg else 'no'}",
         flush=True,
     )
+    # Server by server; with --metrics-cost scenario by scenario, with and without metrics
+    # alternating (and their order swapped every repeat), so that drift hits both alike.
+    plan = [
+        (n, spec, scenario)
+        for _ in range(max(1, args.repeat))
+        for n, spec in enumerate(specs)
+        for scenario in scenarios
+    ]
+    if args.metrics_cost:
+        plan = [
+            (n, spec, scenario)
+            for rep in range(max(1, args.repeat))
+            for scenario in scenarios
+            for n, spec in (list(enumerate(specs))[:: -1 if rep % 2 else 1])
+        ]
     try:
         dbs.setup({s.db for s in specs if s.db})
-        for n, spec in enumerate(specs):
-            for scenario in scenarios:
-                prefix = f"bench{os.getpid()}x{n}{secrets.token_hex(2)}"
-                running = servers.start(
-                    spec, logdir=workdir, db_urls=dbs.urls, redis_url=REDIS_URL, prefix=prefix
-                )
-                try:
-                    row = run_scenario(running, scenario, gens=args.gens, profiler=profiler)
-                except Exception as exc:
-                    row = {
-                        "server": spec.name,
-                        "scenario": asdict(scenario),
-                        "error": f"{type(exc).__name__}: {exc}",
-                        "log_tail": running.log_tail(1500),
-                    }
-                finally:
-                    servers.stop(running)
-                    if running.redis_prefix:
-                        servers.clear_redis(REDIS_URL, running.redis_prefix)
-                rows.append(row)
-                print(_progress(row, time.monotonic() - started), flush=True)
+        for n, spec, scenario in plan:
+            prefix = f"bench{os.getpid()}x{n}{secrets.token_hex(2)}"
+            running = servers.start(
+                spec, logdir=workdir, db_urls=dbs.urls, redis_url=REDIS_URL, prefix=prefix
+            )
+            try:
+                row = run_scenario(running, scenario, gens=args.gens, profiler=profiler)
+            except Exception as exc:
+                row = {
+                    "server": spec.name,
+                    "scenario": asdict(scenario),
+                    "error": f"{type(exc).__name__}: {exc}",
+                    "log_tail": running.log_tail(1500),
+                }
+            finally:
+                servers.stop(running)
+                if running.redis_prefix:
+                    servers.clear_redis(REDIS_URL, running.redis_prefix)
+            rows.append(row)
+            print(_progress(row, time.monotonic() - started), flush=True)
     finally:
         dbs.teardown()
         servers.remove_workdir(workdir, keep=args.keep_logs)
@@ -673,13 +769,20 @@ def main(argv: list[str] | None = None) -> int:
     }
     good = [r for r in rows if "error" not in r]
     out["targets"] = [asdict(t) for t in targets(good)]
+    if args.metrics_cost:
+        out["metrics_cost"] = metrics_cost(good)
     kind = "profile" if args.profile else "quick" if args.quick else "full"
+    if args.metrics_cost:
+        kind = f"metrics-cost-{kind}"
     path = RESULTS / f"{kind}-{stamp}.json"
     path.write_text(json.dumps(out, indent=1))
     print()
     print(table(good, markdown=args.markdown))
     print()
-    print(targets_text(good, markdown=args.markdown))
+    if args.metrics_cost:
+        print(metrics_cost_text(good))
+    else:
+        print(targets_text(good, markdown=args.markdown))
     for r in rows:
         if "error" in r:
             print(f"\nERROR {r['server']} / {r['scenario']['name']}: {r['error']}")
@@ -704,10 +807,12 @@ def _progress(row: dict[str, Any], elapsed: float) -> str:
             f"{name} connected {row['connected']} in {row['connect_all_s']:.2f}s, "
             f"{row['mem_per_socket_kib']:.1f} KiB/socket"
         )
+    counted = row.get("metrics_deliveries")
     return (
         f"{name} {row['deliveries_per_s']:8.0f} deliv/s  p99 {row['p99_ms']:8.1f} ms  "
         f"lost {row['lost']}  cpu {row['server_cpu_us_per_delivery']:.1f} us/deliv  "
         f"gen {row['gen_cpu_cores']:.2f} cores"
+        + (f"  server-counted {counted:.0f} of {row['deliveries']}" if counted is not None else "")
     )
 
 

@@ -297,6 +297,27 @@ def stop(running: Running, *, grace: float = 5) -> None:
             proc.wait(timeout=5)
 
 
+def metric_sum(running: Running, name: str, **labels: str) -> float | None:
+    """One sample of chat.metrics summed over the product's processes (their /metrics, from
+    127.0.0.1, which CHAT_METRICS_ALLOW lets in); None when a process serves no metrics."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    total = 0.0
+    for port in running.ports:
+        try:
+            with urllib.request.urlopen(f"http://{HOST}:{port}/metrics", timeout=5) as resp:
+                text = resp.read().decode()
+        except (OSError, urllib.error.URLError):
+            return None
+        total += sum(
+            sample.value
+            for family in text_string_to_metric_families(text)
+            for sample in family.samples
+            if sample.name == name and all(sample.labels.get(k) == v for k, v in labels.items())
+        )
+    return total
+
+
 def clear_redis(redis_url: str, prefix: str) -> None:
     """Delete every key of one prefix."""
     import redis

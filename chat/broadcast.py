@@ -39,7 +39,7 @@ from channels.db import database_sync_to_async
 from channels.layers import BaseChannelLayer, get_channel_layer
 from django.conf import settings
 
-from chat import protocol
+from chat import metrics, protocol
 from chat.recent import RecentWindow
 
 if TYPE_CHECKING:
@@ -196,6 +196,7 @@ async def publish_deferred() -> None:
         message_id, text = next(iter(pending.items()))
         await publish(text, message_id=message_id)
         del pending[message_id]
+        metrics.MESSAGES_PUBLISHED_LATE.inc()
     if pending is not None and not pending:
         logger.info("broadcast: deferred messages published")
     retracts = _deferred_retracts.get(asyncio.get_running_loop())
@@ -295,6 +296,7 @@ class Lobby:
                     rows, floor = await database_sync_to_async(_window_rows)(self.window.capacity)
                     break
                 except Exception as exc:
+                    metrics.DATABASE_ERRORS.labels(where="window").inc()
                     logger.warning("broadcast: recent messages unavailable (%r); retrying", exc)
                     await asyncio.sleep(delay)
                     delay = min(delay * 2, FILL_RETRY_MAX)

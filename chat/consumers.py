@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, moderation, protocol, selectors, writer
+from chat import broadcast, metrics, moderation, protocol, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
@@ -115,6 +115,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await super().websocket_connect(message)
         except ConnectionError as exc:
             logger.warning("handshake refused: channel layer unavailable (%s)", exc)
+            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_LAYER).inc()
             await self.close()
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
@@ -141,6 +142,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
         if self._banned(session=None):
             logger.warning("handshake refused: banned client=%s", address)
+            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_BANNED).inc()
             await self.close()
             return
         if self.user is not None:
@@ -159,6 +161,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         cap = settings.CHAT_MAX_SOCKETS_PER_IP
         if cap and await self.tracker.address_count(address) >= cap:
             logger.warning("handshake refused: %s has %d sockets open (cap)", address, cap)
+            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_PER_ADDRESS).inc()
             await self.close()
             return
         await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
@@ -171,6 +174,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 history = await database_sync_to_async(_history_from_db)(after=after)
             except Exception as exc:
                 logger.error("history unavailable; closing so the client retries (%r)", exc)
+                metrics.DATABASE_ERRORS.labels(where="history").inc()
+                metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_DATABASE).inc()
                 await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
                 return
         rows, truncated = history
@@ -206,6 +211,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if settings.CHAT_GROUP_REFRESH:
             self.refresher = asyncio.ensure_future(self._refresh_groups())
         self.guard.watchers.add(self)
+        metrics.HANDSHAKES_ACCEPTED.inc()
         if nick_error is not None:
             await self._refuse(nick_error)
         logger.info("connect session=%s client=%s", self.session, self._client_addr())
@@ -227,6 +233,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None) -> None:
         """Handle one client frame; every bad frame gets an `error` frame."""
+        metrics.FRAMES_RECEIVED.inc()
         if text_data is None:
             await self._refuse(
                 protocol.ProtocolError(
@@ -236,6 +243,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         if settings.CHAT_MAX_FRAME and len(text_data) > settings.CHAT_MAX_FRAME:
             logger.warning("frame over the cap session=%s size=%d", self.session, len(text_data))
+            metrics.FRAMES_REFUSED.labels(code=metrics.FRAME_TOO_BIG).inc()
             await self.close(code=protocol.CLOSE_TOO_BIG)
             return
         try:
@@ -257,6 +265,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             except Exception as exc:
                 logger.warning("layer error on typing session=%s (%s)", self.session, exc)
+                metrics.REDIS_ERRORS.labels(where="publish").inc()
 
     async def _rename(self, frame: protocol.Rename) -> None:
         if self.user is not None:
@@ -320,6 +329,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             await self._refuse(protocol.ProtocolError(protocol.FORBIDDEN, str(exc)))
         except Exception as exc:
             logger.error("moderation failed session=%s (%r)", self.session, exc)
+            metrics.DATABASE_ERRORS.labels(where="moderation").inc()
             await self._refuse(
                 protocol.ProtocolError(
                     protocol.UNAVAILABLE, "That could not be done now; try again later."
@@ -358,6 +368,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             else self.guard.muted(user_id=self.user_id, session=self.session, address=self.address)
         )
         if muted is not None:
+            metrics.FRAMES_REFUSED.labels(code=protocol.MUTED).inc()
             await self.send(
                 text_data=protocol.error_frame(
                     protocol.MUTED,
@@ -370,6 +381,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         retry_after = self.rate.check()
         if retry_after is not None:
             logger.warning("rate limited session=%s", self.session)
+            metrics.FRAMES_REFUSED.labels(code=protocol.RATE_LIMITED).inc()
             if self.rate.abusive:
                 await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
                 return
@@ -395,6 +407,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception as exc:
             # An operational failure (locked or unreachable database): no traceback.
             logger.error("storing a message failed session=%s (%r)", self.session, exc)
+            metrics.FRAMES_REFUSED.labels(code=protocol.UNAVAILABLE).inc()
             await self.send(
                 text_data=protocol.error_frame(
                     protocol.UNAVAILABLE,
@@ -411,6 +424,8 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 # Stored but not broadcast: publish it when the layer is back; the sender
                 # keeps it pending and its resend is acknowledged once.
                 logger.warning("layer error on publish session=%s (%s)", self.session, exc)
+                metrics.REDIS_ERRORS.labels(where="publish").inc()
+                metrics.FRAMES_REFUSED.labels(code=protocol.UNAVAILABLE).inc()
                 broadcast.defer(text, message_id=stored["id"])
                 await self.send(
                     text_data=protocol.error_frame(
@@ -436,6 +451,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
         logger.warning("refused frame session=%s code=%s", self.session, exc.code)
+        metrics.FRAMES_REFUSED.labels(code=exc.code).inc()
         await self.send(
             text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id)
         )

@@ -41,6 +41,7 @@ import sys
 from importlib import metadata
 from typing import Any
 
+from chat import metrics
 from chat.protocol import CLOSE_SERVICE_RESTART
 
 logger = logging.getLogger(__name__)
@@ -226,6 +227,7 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
                 max_backlog,
             )
             self.dropConnection(abort=True)
+            metrics.SLOW_READER_DISCONNECTS.inc()
             return True
 
     class ChatServer(Server):

@@ -25,6 +25,7 @@ import asyncio
 import contextlib
 import logging
 import random
+import time
 import uuid
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -34,6 +35,8 @@ import msgpack
 from channels.exceptions import ChannelFull
 from channels.layers import BaseChannelLayer
 from redis import asyncio as aioredis
+
+from chat import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -152,6 +155,7 @@ class _LoopLayer:
                     self._run_subscribed(callback, first)
                 if not first:
                     logger.warning("layer: reconnected to Redis; subscriptions restored")
+                    metrics.LAYER_RECONNECTS.inc()
                     # In a task: the callbacks may wait, and delivery must not.
                     self.callbacks = asyncio.ensure_future(self.parent.run_reconnect_callbacks())
                 first = False
@@ -165,6 +169,7 @@ class _LoopLayer:
                 raise
             except Exception as exc:
                 self.connected.clear()
+                metrics.REDIS_ERRORS.labels(where="subscription").inc()
                 logger.warning("layer: Redis subscription lost (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, MAX_RETRY_DELAY)
@@ -198,9 +203,11 @@ class _LoopLayer:
 
     def fan_out(self, members: set[str], message: dict[str, Any]) -> None:
         """Hand one group message to every local member, in one loop, without awaiting."""
+        started = time.perf_counter()
         direct = self.direct
         # A copy: handlers may end a consumer, which leaves the group.
-        for name in list(members):
+        recipients = list(members)
+        for name in recipients:
             handler = direct.get(name)
             if handler is None:
                 self._put(name, message)
@@ -209,6 +216,8 @@ class _LoopLayer:
                 handler(message)
             except Exception:
                 logger.exception("layer: direct delivery to %s failed", name)
+        # Once per message, never per member.
+        metrics.fanned_out(message, sockets=len(recipients), seconds=time.perf_counter() - started)
 
     def _put(self, channel: str, message: dict[str, Any]) -> None:
         queue = self.queues.get(channel)

@@ -6,9 +6,12 @@ import logging
 from typing import Any
 
 from channels.auth import AuthMiddleware
+from channels.security import websocket as channels_security
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+
+from chat import metrics
 
 logger = logging.getLogger(__name__)
 
@@ -79,3 +82,21 @@ class GuestAwareAuthMiddleware(AuthMiddleware):
 def AuthStack(inner: Any) -> Any:  # noqa: N802 (named like Channels' AuthMiddlewareStack)
     """Channels' AuthMiddlewareStack with the guest fast path."""
     return CookieMiddleware(SessionMiddleware(GuestAwareAuthMiddleware(inner)))
+
+
+class CountingOriginValidator(channels_security.OriginValidator):
+    """Channels' OriginValidator, counting the handshakes it refuses
+    (chat_handshakes_refused_total{reason="origin"})."""
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        """Channels' check; a refusal is counted."""
+        valid = bool(super().valid_origin(parsed_origin))
+        if not valid:
+            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_ORIGIN).inc()
+        return valid
+
+
+def AllowedHostsOriginValidator(inner: Any) -> Any:  # noqa: N802 (named like Channels')
+    """Channels' AllowedHostsOriginValidator (origins from ALLOWED_HOSTS), counting refusals."""
+    origins = channels_security.AllowedHostsOriginValidator(inner).allowed_origins
+    return CountingOriginValidator(inner, origins)

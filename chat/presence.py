@@ -45,7 +45,7 @@ from django.conf import settings
 from redis import asyncio as aioredis
 from sortedcontainers import SortedList
 
-from chat import broadcast, protocol
+from chat import broadcast, metrics, protocol
 
 logger = logging.getLogger(__name__)
 
@@ -295,6 +295,7 @@ class PresenceTracker:
                 logger.info("presence: Redis reachable again")
                 self._reachable = True
         except Exception as exc:
+            metrics.REDIS_ERRORS.labels(where="presence").inc()
             sessions, addresses, workers = {}, Counter(), []
             if self._reachable:
                 logger.warning("presence: Redis unavailable, listing this worker only (%s)", exc)
@@ -367,6 +368,7 @@ class PresenceTracker:
                     self._rewrite = False
             except Exception as exc:
                 # The changes are in memory: the next write sends all of it again.
+                metrics.REDIS_ERRORS.labels(where="presence").inc()
                 self._rewrite = True
                 logger.warning("presence: Redis write failed (%s)", exc)
 
@@ -477,6 +479,21 @@ def get_tracker() -> PresenceTracker:
         tracker = PresenceTracker(redis_url=settings.REDIS_URL, ttl=settings.CHAT_PRESENCE_TTL)
         _trackers[loop] = tracker
     return tracker
+
+
+def open_sockets() -> int:
+    """This worker's greeted sockets (its sessions in the online list), for metrics."""
+    return sum(len(tracker.local) for tracker in list(_trackers.values()))
+
+
+def presence_size() -> int:
+    """Everyone in this worker's online list, for metrics."""
+    return max((len(tracker.view) for tracker in list(_trackers.values())), default=0)
+
+
+# Read when Prometheus scrapes: nothing is counted per join or leave.
+metrics.OPEN_SOCKETS.set_function(open_sockets)
+metrics.PRESENCE_SIZE.set_function(presence_size)
 
 
 async def close_worker() -> None:

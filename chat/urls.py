@@ -10,4 +10,5 @@ urlpatterns = [
     path("", views.index, name="index"),
     path("api/messages", views.messages_api, name="messages"),
     path("healthz", views.healthz, name="healthz"),
+    path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -1,16 +1,19 @@
-"""HTTP views: the page, the history API and the health check. Thin: they call selectors."""
+"""HTTP views: the page, the history API, the health check and the metrics. Thin: they call
+selectors (and chat.metrics)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_safe
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from chat import health, protocol, selectors
+from chat import health, metrics, protocol, selectors
+from chat.accounts import client_address
 from chat.serializers import message_to_frame
 
 
@@ -165,3 +168,17 @@ async def healthz(request: HttpRequest) -> JsonResponse:
     if failed:
         body["failed"] = failed
     return JsonResponse(body, status=503 if failed else 200)
+
+
+@require_safe
+async def metrics_view(request: HttpRequest) -> HttpResponse:
+    """This worker's metrics, in Prometheus' text format: only for CHAT_METRICS_ALLOW
+    addresses or a request with the bearer token (403 otherwise); 404 with metrics off."""
+    if not metrics.ENABLED:
+        raise Http404("metrics are off")
+    if not metrics.allowed(
+        address=client_address(request), authorization=request.headers.get("Authorization")
+    ):
+        return HttpResponse("Forbidden\n", status=403, content_type="text/plain; charset=utf-8")
+    # In the event loop: collecting reads the worker's in-memory state (no I/O but /proc).
+    return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)

@@ -23,7 +23,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import services
+from chat import metrics, services
 from chat.serializers import message_to_frame
 
 logger = logging.getLogger(__name__)
@@ -103,6 +103,7 @@ class MessageWriter:
                     [request.item for request in batch]
                 )
             except Exception as exc:
+                metrics.DATABASE_ERRORS.labels(where="store").inc()
                 logger.error("storing a batch of %s messages failed (%r)", len(batch), exc)
                 for request in batch:
                     if not request.future.done():
@@ -114,6 +115,8 @@ class MessageWriter:
                     request.future.cancel()
                 self._pending.clear()
                 raise
+            # Once per batch: new rows only (a resend of a stored client_id is not new).
+            metrics.MESSAGES_STORED.inc(sum(created for _, created in results))
             for request, result in zip(batch, results, strict=True):
                 if not request.future.done():
                     request.future.set_result(result)

@@ -227,6 +227,15 @@ CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
 CHAT_LOGIN_ATTEMPTS = env_int("CHAT_LOGIN_ATTEMPTS", default=10)
 CHAT_LOGIN_PERIOD = env_int("CHAT_LOGIN_PERIOD", default=300)
 
+# --- Metrics (chat.metrics, served per worker at /metrics) ---------------------------------
+# Off: every counter is a no-op and /metrics answers 404 (to measure what counting costs).
+CHAT_METRICS = env_bool("CHAT_METRICS", default=True)
+# Client addresses (CIDRs) that may read /metrics; behind a proxy, daphne --proxy-headers
+# makes this the forwarded address, as for every other per-address rule.
+CHAT_METRICS_ALLOW = env_list("CHAT_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"])
+# A request with `Authorization: Bearer <token>` may read /metrics from anywhere; empty: none.
+CHAT_METRICS_TOKEN = env_str("CHAT_METRICS_TOKEN", default="")
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]

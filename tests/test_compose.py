@@ -1,4 +1,5 @@
-"""The deployment files: docker-compose.yml, Dockerfile, deploy/nginx.conf, .env.example.
+"""The deployment files: docker-compose.yml, Dockerfile, deploy/nginx.conf,
+deploy/prometheus.yml, .env.example.
 
 Plain checks on the files themselves; no Docker, no database.
 """
@@ -19,6 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 COMPOSE = ROOT / "docker-compose.yml"
 DOCKERFILE = ROOT / "Dockerfile"
 NGINX_CONF = ROOT / "deploy" / "nginx.conf"
+PROMETHEUS_CONF = ROOT / "deploy" / "prometheus.yml"
 ENV_EXAMPLE = ROOT / ".env.example"
 SETTINGS_SOURCES = [ROOT / "chatproject" / "settings.py", ROOT / "chatproject" / "env.py"]
 
@@ -146,7 +148,7 @@ def test_at_least_two_services_run_daphne() -> None:
     assert len(_web_service_names()) >= 2
 
 
-@pytest.mark.parametrize("name", [*_web_service_names(), "redis", "postgres"])
+@pytest.mark.parametrize("name", [*_web_service_names(), "redis", "postgres", "prometheus"])
 def test_service_has_healthcheck(name: str) -> None:
     healthcheck = _services()[name].get("healthcheck") or {}
     assert healthcheck.get("test")
@@ -196,6 +198,68 @@ def test_nginx_forwards_websocket_upgrades() -> None:
     assert re.search(r"proxy_http_version\s+1\.1;", text)
     assert re.search(r"proxy_set_header\s+Upgrade\s+\$http_upgrade;", text)
     assert re.search(r"proxy_set_header\s+Connection\s+\$connection_upgrade;", text)
+
+
+def test_nginx_does_not_proxy_metrics() -> None:
+    text = re.sub(r"#[^\n]*", "", NGINX_CONF.read_text(encoding="utf-8"))
+    assert re.search(r"location\s*=\s*/metrics\s*\{\s*return\s+40[34];\s*\}", text)
+
+
+# --- deploy/prometheus.yml -----------------------------------------------------------------
+
+
+@functools.cache
+def _prometheus() -> dict[str, Any]:
+    config: dict[str, Any] = YAML(typ="safe", pure=True).load(
+        PROMETHEUS_CONF.read_text(encoding="utf-8")
+    )
+    return config
+
+
+def _chat_job() -> dict[str, Any]:
+    jobs: list[dict[str, Any]] = [
+        job for job in _prometheus()["scrape_configs"] if job["job_name"] == "chat"
+    ]
+    assert len(jobs) == 1
+    return jobs[0]
+
+
+def _scrape_targets() -> set[str]:
+    return {target for static in _chat_job()["static_configs"] for target in static["targets"]}
+
+
+def test_prometheus_scrapes_every_web_service_directly() -> None:
+    assert _scrape_targets() == {f"{name}:8000" for name in _web_service_names()}
+    assert _chat_job().get("metrics_path", "/metrics") == "/metrics"
+
+
+def test_prometheus_service_mounts_the_scrape_config() -> None:
+    volumes = _services()["prometheus"]["volumes"]
+    assert "./deploy/prometheus.yml:/etc/prometheus/prometheus.yml:ro" in volumes
+    assert "--config.file=/etc/prometheus/prometheus.yml" in _services()["prometheus"]["command"]
+
+
+def test_prometheus_scrapes_with_the_workers_metrics_token() -> None:
+    auth = _chat_job()["authorization"]
+    assert auth.get("type", "Bearer") == "Bearer"
+    secret = auth["credentials_file"].removeprefix("/run/secrets/")
+    assert secret in _services()["prometheus"]["secrets"]
+    assert _compose()["secrets"][secret] == {"environment": "CHAT_METRICS_TOKEN"}
+    for name in _web_service_names():
+        assert "CHAT_METRICS_TOKEN" in _services()[name]["environment"]
+
+
+def test_scraped_worker_names_are_allowed_hosts() -> None:
+    for name in _web_service_names():
+        raw = _services()[name]["environment"]["DJANGO_ALLOWED_HOSTS"]
+        hosts = set(re.sub(r"\$\{[^}]*\}", "", raw).split(","))
+        assert {target.split(":")[0] for target in _scrape_targets()} <= hosts
+
+
+def test_prometheus_is_published_on_loopback_only() -> None:
+    ports = _services()["prometheus"].get("ports", [])
+    assert ports
+    assert all(str(port).startswith("127.0.0.1:") for port in ports)
 
 
 # --- Dockerfile ----------------------------------------------------------------------------
