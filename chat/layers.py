@@ -255,7 +255,8 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
 
     # "chat.direct": `attach`/`detach`, `set_group_filter`, `on_subscribe` and `deliver_local`
     # below (the chat's broadcast hot path uses them when the layer declares them).
-    extensions = ["groups", "flush", "chat.direct"]
+    # "chat.status": `status()`, this worker's own subscription state (chat.health reads it).
+    extensions = ["groups", "flush", "chat.direct", "chat.status"]
 
     def __init__(
         self,
@@ -346,6 +347,15 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
     def subscribed(self) -> bool:
         """Whether this worker's subscription is active now."""
         return self._layer().connected.is_set()
+
+    def status(self) -> dict[str, Any]:
+        """This worker's own subscription, from memory (no Redis round trip): `subscribed`
+        (the pattern subscription is live now) and `worker` (this loop's worker id).
+
+        The first call in a loop starts the subscription, so it may say False for a moment.
+        """
+        layer = self._layer()
+        return {"subscribed": layer.connected.is_set(), "worker": layer.worker}
 
     def detach(self, channel: str) -> None:
         """Stop direct delivery for a channel."""

@@ -149,19 +149,28 @@ def messages_api(request: HttpRequest) -> JsonResponse:
     )
 
 
-async def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the channel layer answer; 503 naming what failed."""
-    checks = {
-        "database": await health.check_database(),
-        "channel_layer": await health.check_channel_layer(),
-    }
-    failed = {name: reason for name, reason in checks.items() if reason is not None}
+async def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when this worker's database, layer subscription and presence heartbeat
+    are fine; 503 naming what failed (chat.health). Also served at /healthz."""
+    failed, age = await health.check_ready()
+
+    def state(name: str) -> str:
+        return "failed" if name in failed else "ok"
+
     body: dict[str, object] = {
         "status": "ok" if not failed else "unavailable",
-        "database": "ok" if "database" not in failed else "failed",
-        "channel_layer": "ok" if "channel_layer" not in failed else "failed",
+        "database": state(health.DATABASE),
+        "channel_layer": state(health.CHANNEL_LAYER),
+        # No heartbeat until a socket joins this worker (and none without Redis).
+        "presence": state(health.PRESENCE) if age is not None else "idle",
         "layer": "redis" if settings.REDIS_URL else "in-memory",
     }
     if failed:
         body["failed"] = failed
     return JsonResponse(body, status=503 if failed else 200)
+
+
+async def healthz_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: 200 whenever the worker's event loop runs this view; checks nothing else,
+    so that a database or Redis outage never gets a worker restarted."""
+    return JsonResponse({"status": "ok"})
