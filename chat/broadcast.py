@@ -134,12 +134,21 @@ async def publish_retract(message_ids: Sequence[int]) -> None:
         try:
             await layer.group_send(GROUP, retract_event(message_id))
         except Exception as exc:
-            logger.warning("broadcast: retract %s not published (%s); deferred", message_id, exc)
+            logger.warning(
+                "broadcast: retract %s not published (%s); deferred",
+                message_id,
+                exc,
+                extra={"id": message_id},
+            )
             pending = _deferred_retracts.setdefault(loop, OrderedDict())
             pending[message_id] = None
             while len(pending) > MAX_DEFERRED:
                 dropped, _ = pending.popitem(last=False)
-                logger.warning("broadcast: deferred retract %s dropped (backlog full)", dropped)
+                logger.warning(
+                    "broadcast: deferred retract %s dropped (backlog full)",
+                    dropped,
+                    extra={"id": dropped},
+                )
             _watch_reconnect()
 
 
@@ -175,7 +184,9 @@ def defer(text: str, *, message_id: int) -> None:
     pending[message_id] = text
     while len(pending) > MAX_DEFERRED:
         dropped, _ = pending.popitem(last=False)
-        logger.warning("broadcast: deferred message %s dropped (backlog full)", dropped)
+        logger.warning(
+            "broadcast: deferred message %s dropped (backlog full)", dropped, extra={"id": dropped}
+        )
     _watch_reconnect()
 
 
@@ -292,7 +303,11 @@ class Lobby:
             rows = [row for row in rows if row[0] not in self.retracted]
             missed = self.window.fill(rows, floor=floor)
         if missed:
-            logger.info("broadcast: %d messages missed while unsubscribed; pushing", len(missed))
+            logger.info(
+                "broadcast: %d messages missed while unsubscribed; pushing",
+                len(missed),
+                extra={"count": len(missed)},
+            )
         for message_id, text in missed:
             self.layer.deliver_local(GROUP, frame_event(text, message_id=message_id))
 

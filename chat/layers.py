@@ -151,7 +151,10 @@ class _LoopLayer:
                 for callback in list(self.subscribe_callbacks):
                     self._run_subscribed(callback, first)
                 if not first:
-                    logger.warning("layer: reconnected to Redis; subscriptions restored")
+                    logger.warning(
+                        "layer: reconnected to Redis; subscriptions restored",
+                        extra={"worker": self.worker},
+                    )
                     # In a task: the callbacks may wait, and delivery must not.
                     self.callbacks = asyncio.ensure_future(self.parent.run_reconnect_callbacks())
                 first = False
@@ -165,7 +168,12 @@ class _LoopLayer:
                 raise
             except Exception as exc:
                 self.connected.clear()
-                logger.warning("layer: Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                logger.warning(
+                    "layer: Redis subscription lost (%s); retrying in %.1fs",
+                    exc,
+                    delay,
+                    extra={"worker": self.worker, "retry_in": round(delay, 1)},
+                )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             finally:
@@ -217,7 +225,11 @@ class _LoopLayer:
         try:
             queue.put_nowait(message)
         except asyncio.QueueFull:
-            logger.warning("layer: channel %s over capacity; message dropped", channel)
+            logger.warning(
+                "layer: channel %s over capacity; message dropped",
+                channel,
+                extra={"worker": self.worker, "channel": channel},
+            )
 
     def new_queue(self, channel: str) -> ChannelQueue:
         queue = self.queues.get(channel)

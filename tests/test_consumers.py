@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from channels.layers import channel_layers
@@ -329,6 +330,16 @@ async def test_body_limit_counts_code_points_like_the_database(pair, settings):
     assert (await a.recv_type("error"))["code"] == "too_long"
 
 
+def json_lines(records: list[logging.LogRecord]) -> list[dict]:
+    """The records as DJANGO_LOG_FORMAT=json writes them (the settings' formatter), parsed."""
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    options = {k: v for k, v in settings.LOGGING["formatters"]["json"].items() if k != "()"}
+    formatter = JsonFormatter(**options)
+    return [json.loads(formatter.format(record)) for record in records]
+
+
 async def test_refused_frames_are_logged_as_warnings_without_the_body(pair, caplog):
     a, _ = pair
     secret = "my-private-words-" * 200
@@ -341,12 +352,36 @@ async def test_refused_frames_are_logged_as_warnings_without_the_body(pair, capl
     assert all("my-private-words" not in r.getMessage() for r in caplog.records)
 
 
+async def test_refused_frames_in_json_logs_have_keys_and_no_body(pair, caplog):
+    a, _ = pair
+    secret = "my-private-words-" * 200
+    with caplog.at_level("INFO"):
+        await a.send({"type": "message", "body": secret})
+        await a.recv_type("error")
+    lines = json_lines(caplog.records)
+    refusal = next(line for line in lines if line["message"].startswith("refused frame"))
+    assert (refusal["level"], refusal["code"], refusal["session"]) == (
+        "WARNING",
+        "too_long",
+        a.hello["session"],
+    )
+    assert all("my-private-words" not in json.dumps(line) for line in lines)
+
+
 async def test_stored_messages_are_not_logged(pair, caplog):
     a, _ = pair
     with caplog.at_level("DEBUG"):
         await a.send({"type": "message", "body": "a private note"})
         await a.recv_type("message")
     assert all("a private note" not in r.getMessage() for r in caplog.records)
+
+
+async def test_stored_messages_are_not_in_json_logs(pair, caplog):
+    a, _ = pair
+    with caplog.at_level("DEBUG"):
+        await a.send({"type": "message", "body": "a private note"})
+        await a.recv_type("message")
+    assert all("a private note" not in json.dumps(line) for line in json_lines(caplog.records))
 
 
 async def test_online_list_is_capped_but_count_is_everyone(settings):
