@@ -14,7 +14,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, moderation, protocol, selectors, writer
+from chat import broadcast, moderation, protocol, retention, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
@@ -41,6 +41,9 @@ def _history_from_db(*, after: int | None) -> History:
         truncated = False
     else:
         rows, truncated = selectors.message_list_latest(limit=_resume_cap(), after=after)
+        truncated = truncated or retention.resume_cut(
+            after=after, oldest=selectors.message_oldest_id()
+        )
     return [(m.id, protocol.encode(message_to_frame(m))) for m in rows], truncated
 
 
@@ -381,6 +384,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 "closing banned socket session=%s", self.session, extra=self._log_fields()
             )
             asyncio.ensure_future(self.close(code=protocol.CLOSE_POLICY_VIOLATION))
+
+    async def chat_pruned(self, event: dict[str, Any]) -> None:
+        """Messages were pruned (layers without the worker's `Lobby`): nothing to do here;
+        pages keep what they show, and resumes read the database."""
 
     async def chat_sanctions(self, event: dict[str, Any]) -> None:
         """Sanctions changed (layers without the worker's `Lobby`): reload, once per burst."""

@@ -223,6 +223,15 @@ CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
 CHAT_LOGIN_ATTEMPTS = env_int("CHAT_LOGIN_ATTEMPTS", default=10)
 CHAT_LOGIN_PERIOD = env_int("CHAT_LOGIN_PERIOD", default=300)
 
+# --- Retention (manage.py prune_messages; chat.retention) ----------------------------------
+# Age after which messages are deleted, e.g. "30d", "12h" (units s m h d w); "" or "0" keeps
+# every message. Checked by the command, which refuses a malformed value.
+CHAT_RETENTION = env_str("CHAT_RETENTION", default="")
+# Newest messages kept whatever their age (0: no such floor); alone, it keeps only these.
+CHAT_RETENTION_KEEP = env_int("CHAT_RETENTION_KEEP", default=0)
+# Rows deleted per transaction, so that a large prune never locks the table for long.
+CHAT_PRUNE_BATCH = env_int("CHAT_PRUNE_BATCH", default=1000)
+
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("pt-br", "Português (Brasil)")]

@@ -9,6 +9,7 @@ import pytest
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
+from chat import broadcast
 from chat.models import Message
 from chatproject.asgi import application
 
@@ -247,6 +248,39 @@ async def test_resume_after_sends_every_missed_message(settings):
         assert sock.hello["truncated"] is False
     finally:
         await sock.close()
+
+
+async def test_resume_from_a_pruned_id_is_truncated_and_starts_at_the_oldest_kept():
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    await Message.objects.filter(id__lte=ids[2]).adelete()
+    sock = await open_socket(f"?after={ids[0]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[3:]
+        assert sock.hello["truncated"] is True
+    finally:
+        await sock.close()
+
+
+async def test_resume_from_the_newest_pruned_id_lost_nothing():
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    await Message.objects.filter(id__lte=ids[2]).adelete()
+    sock = await open_socket(f"?after={ids[2]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[3:]
+        assert sock.hello["truncated"] is False
+    finally:
+        await sock.close()
+
+
+async def test_pruned_events_reach_consumers_harmlessly(pair):
+    a, _ = pair
+    await broadcast.publish_pruned(1)
+    await a.send({"type": "message", "body": "still here"})
+    assert (await a.recv_type("message"))["body"] == "still here"
 
 
 async def test_resume_cap_keeps_newest_and_flags_truncation(settings):
