@@ -164,7 +164,9 @@ def pruned_event(through: int) -> dict[str, Any]:
 
 async def publish_pruned(through: int) -> None:
     """Tell every worker that messages up to id `through` were pruned (chat.retention)."""
-    await get_channel_layer().group_send(GROUP, pruned_event(through))
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(GROUP, pruned_event(through))
 
 
 async def publish_sanctions_changed() -> None:
@@ -262,6 +264,8 @@ class Lobby:
         self.filling: asyncio.Lock = asyncio.Lock()
         # The newest MAX_RETRACTED deleted ids (an ordered set).
         self.retracted: OrderedDict[int, None] = OrderedDict()
+        # The highest id a retention prune deleted (0: none seen).
+        self.pruned_through = 0
         self.sanctions_listeners: list[Callable[[dict[str, Any]], None]] = []
         layer.set_group_filter(GROUP, self.admit)
         layer.on_subscribe(self.subscribed)
@@ -280,7 +284,8 @@ class Lobby:
                 self._sanctions_changed(event)
                 return False
             if event.get("type") == PRUNED_EVENT_TYPE:
-                self.window.prune(event["through"])
+                self.pruned_through = max(self.pruned_through, event["through"])
+                self.window.prune(self.pruned_through)
                 return False
             return True
         if message_id in self.retracted:
@@ -324,6 +329,10 @@ class Lobby:
             # already: keep it out.
             rows = [row for row in rows if row[0] not in self.retracted]
             missed = self.window.fill(rows, floor=floor)
+            # Likewise a prune that committed while they were read.
+            if self.pruned_through:
+                self.window.prune(self.pruned_through)
+                missed = [row for row in missed if row[0] > self.pruned_through]
         if missed:
             logger.info(
                 "broadcast: %d messages missed while unsubscribed; pushing",

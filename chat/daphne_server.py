@@ -278,6 +278,8 @@ def build_server_class(
 
         websocket_protocol = ChatWebSocketProtocol
         _ws_factory: Any = None
+        # Set by daphne's Server.__init__: its access log (None when off).
+        action_logger: Any
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)

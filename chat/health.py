@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from typing import Any, Protocol, cast
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
@@ -35,6 +36,15 @@ TIMEOUT = 2.0
 SUBSCRIBE_WAIT = 1.0
 # The extension a layer declares when it reports its own subscription (chat.layers).
 STATUS = "chat.status"
+
+
+class StatusLayer(Protocol):
+    """What a layer declaring `chat.status` offers (chat.layers.RedisBroadcastChannelLayer)."""
+
+    def status(self) -> dict[str, Any]: ...
+
+    async def wait_connected(self, timeout: float = 5) -> bool: ...
+
 
 DATABASE = "database"
 CHANNEL_LAYER = "channel_layer"
@@ -66,7 +76,8 @@ async def check_channel_layer() -> str | None:
     if layer is None:
         return "no channel layer configured"
     if STATUS in getattr(layer, "extensions", ()):
-        if layer.status()["subscribed"] or await layer.wait_connected(timeout=SUBSCRIBE_WAIT):
+        own = cast(StatusLayer, layer)
+        if own.status()["subscribed"] or await own.wait_connected(timeout=SUBSCRIBE_WAIT):
             return None
         logger.warning("health: layer subscription down", extra={"check": CHANNEL_LAYER})
         return "this worker's Redis subscription is down"
@@ -88,7 +99,7 @@ async def check_channel_layer() -> str | None:
 def heartbeat_stale_after() -> float:
     """Seconds after which the presence heartbeat counts as stale: two missed beats (the
     worker beats every third of CHAT_PRESENCE_TTL)."""
-    return max(settings.CHAT_PRESENCE_TTL, 3) * 2 / 3
+    return float(max(settings.CHAT_PRESENCE_TTL, 3) * 2 / 3)
 
 
 def readiness(

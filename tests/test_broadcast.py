@@ -136,3 +136,13 @@ async def test_a_window_fill_leaves_out_a_message_retracted_meanwhile(monkeypatc
     )
     await room.subscribed(True)
     assert [message_id for message_id, _ in room.window.latest(10)] == [1, 3]
+
+
+async def test_a_window_fill_leaves_out_messages_pruned_meanwhile(monkeypatch):
+    room = broadcast.Lobby(FakeLayer())
+    room.admit(broadcast.pruned_event(2))
+    monkeypatch.setattr(
+        broadcast, "_window_rows", lambda capacity: ([(1, "m1"), (2, "m2"), (3, "m3")], 0)
+    )
+    await room.subscribed(True)
+    assert [message_id for message_id, _ in room.window.latest(10)] == [3]
