@@ -3,7 +3,6 @@
 Every value has a safe default; see `.env.example` and the README's configuration table.
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -181,11 +180,8 @@ if REDIS_URL:
             f"CHAT_LAYER must be 'broadcast', 'pubsub' or 'core', not {CHAT_LAYER!r}"
         )
 else:
+    # chat.apps warns about it once logging is configured (so that it is JSON when asked).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    logging.getLogger("chatproject").warning(
-        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
-        "process only. Set REDIS_URL to run several workers."
-    )
 
 # --- Cache ---------------------------------------------------------------------------------
 # Holds the sign-in failure counts (chat.accounts): in Redis when there is one, so that every
