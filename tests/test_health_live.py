@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 import urllib.error
@@ -9,6 +10,8 @@ import urllib.request
 from typing import Any
 
 import pytest
+
+from tests.wsclient import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
@@ -32,6 +35,18 @@ def wait_for_status(url: str, status: int, timeout: float = 10) -> dict[str, Any
             return seen[1]
         time.sleep(0.2)
     raise AssertionError(f"{url} did not answer {status} within {timeout}s: last {seen}")
+
+
+async def test_ready_reports_the_heartbeat_once_a_socket_joined(daphne_factory, redis_url):
+    web = daphne_factory(redis_url=redis_url, name="health-beat")
+    ready = f"{web.http_url}/healthz/ready"
+    assert (await asyncio.to_thread(probe, ready))[1]["presence"] == "idle"
+    ana = await ChatClient.connect(web.ws_url, nick="Ana")
+    try:
+        status, body = await asyncio.to_thread(probe, ready)
+        assert (status, body["presence"]) == (200, "ok")
+    finally:
+        await ana.close()
 
 
 def test_ready_follows_the_subscription_and_live_does_not(daphne_factory, private_redis):
