@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from channels.layers import channel_layers
 from django.test import Client
 
 from chat import health, presence
+from tests.conftest import REDIS_PREFIX
 
 READY = "/healthz/ready"
 LIVE = "/healthz/live"
@@ -130,6 +132,35 @@ async def test_no_heartbeat_age_without_redis(settings) -> None:
         assert presence.heartbeat_age() is None
     finally:
         await presence.close_worker()
+
+
+async def test_heartbeat_age_counts_from_the_last_lease_write(settings, redis_url) -> None:
+    settings.REDIS_URL = redis_url
+    settings.CHAT_REDIS_PREFIX = REDIS_PREFIX
+    channel_layers.backends = {}
+    tracker = presence.get_tracker()
+    try:
+        await tracker.join("s1", "Ana")
+        await tracker.sync()
+        age = presence.heartbeat_age()
+        assert age is not None and age < 1
+    finally:
+        await presence.close_worker()
+        channel_layers.backends = {}
+
+
+async def test_a_failed_lease_write_does_not_refresh_the_heartbeat(settings) -> None:
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    channel_layers.backends = {}
+    tracker = presence.get_tracker()
+    try:
+        await tracker.join("s1", "Ana")
+        before = tracker.lease_at
+        await tracker.sync()
+        assert tracker.lease_at == before
+    finally:
+        await presence.close_worker()
+        channel_layers.backends = {}
 
 
 # --- the views ----------------------------------------------------------------------------
