@@ -62,6 +62,15 @@ def parse_age(text: str) -> timedelta | None:
     return timedelta(seconds=seconds) if seconds else None
 
 
+def format_age(age: timedelta) -> str:
+    """An age in the largest unit that divides it exactly (`30d`, `36h`): parse_age's inverse."""
+    seconds = int(age.total_seconds())
+    for unit, size in sorted(UNITS.items(), key=lambda item: -item[1]):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
 def cutoff(*, now: datetime, older_than: timedelta | None) -> datetime | None:
     """The send time before which messages are old enough to prune; None: no age limit."""
     return None if older_than is None else now - older_than

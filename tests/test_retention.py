@@ -44,6 +44,13 @@ def test_parse_age_refuses_anything_else(text: str) -> None:
         retention.parse_age(text)
 
 
+@pytest.mark.parametrize(
+    ("seconds", "text"), [(30 * 86400, "30d"), (14 * 86400, "2w"), (36 * 3600, "36h"), (90, "90s")]
+)
+def test_format_age_uses_the_largest_exact_unit(seconds: int, text: str) -> None:
+    assert retention.format_age(timedelta(seconds=seconds)) == text
+
+
 # --- choosing the cut-off -----------------------------------------------------------------
 
 
@@ -269,7 +276,7 @@ def test_command_dry_run_says_what_it_would_delete(announced) -> None:
 def test_command_older_than(announced) -> None:
     make(3, days_old=2)
     recent = make(2)
-    assert run("--older-than", "1d").startswith("Deleted 3 messages (older than 1 day, 0:00:00)")
+    assert run("--older-than", "24h").startswith("Deleted 3 messages (older than 1d)")
     assert stored() == recent
 
 

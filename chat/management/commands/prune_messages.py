@@ -88,7 +88,7 @@ class Command(BaseCommand):
 def _describe(older_than: timedelta | None, keep: int | None) -> str:
     parts = []
     if older_than is not None:
-        parts.append(f"older than {older_than}")
+        parts.append(f"older than {retention.format_age(older_than)}")
     if keep:
         parts.append(f"beyond the newest {keep}")
     return " and ".join(parts)
