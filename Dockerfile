@@ -29,9 +29,10 @@ USER chat
 
 EXPOSE 8000
 
-# 200 only when the database and the channel layer answer (urlopen raises on 503).
+# Readiness: 200 only when the database answers, this worker's Redis subscription is live and
+# its presence heartbeat is recent (urlopen raises on 503); see the README's health section.
 HEALTHCHECK --interval=10s --timeout=5s --start-period=20s --retries=3 \
-    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz', timeout=4)"]
+    CMD ["python", "-c", "import urllib.request; urllib.request.urlopen('http://127.0.0.1:8000/healthz/ready', timeout=4)"]
 
 # --proxy-headers: the client address comes from X-Forwarded-For, which nginx overwrites
 #   with the real peer (the per-IP socket limit depends on it). Never publish port 8000

@@ -93,7 +93,9 @@ class RateLimitedLoginView(LoginView):
         address = client_address(request)
         wait = limiter.retry_after(address)
         if wait is not None:
-            logger.warning("login refused: too many failures client=%s", address)
+            logger.warning(
+                "login refused: too many failures client=%s", address, extra={"client": address}
+            )
             form = self.get_form()
             minutes = max(1, math.ceil(wait / 60))
             form.add_error(
@@ -113,5 +115,5 @@ class RateLimitedLoginView(LoginView):
         """Count the failure against the client's address."""
         address = client_address(self.request)
         login_limiter().failed(address)
-        logger.info("login failed client=%s", address)
+        logger.info("login failed client=%s", address, extra={"client": address})
         return super().form_invalid(form)

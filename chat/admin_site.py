@@ -32,7 +32,11 @@ class ChatAdminSite(admin.AdminSite):
         address = client_address(request)
         wait = limiter.retry_after(address)
         if wait is not None:
-            logger.warning("admin login refused: too many failures client=%s", address)
+            logger.warning(
+                "admin login refused: too many failures client=%s",
+                address,
+                extra={"client": address},
+            )
             minutes = max(1, math.ceil(wait / 60))
             response = HttpResponse(
                 gettext(
@@ -49,5 +53,5 @@ class ChatAdminSite(admin.AdminSite):
         # A successful sign-in redirects; the form shown again means it failed.
         if response.status_code == 200:
             limiter.failed(address)
-            logger.info("admin login failed client=%s", address)
+            logger.info("admin login failed client=%s", address, extra={"client": address})
         return response

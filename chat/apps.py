@@ -1,4 +1,7 @@
+import logging
+
 from django.apps import AppConfig
+from django.conf import settings
 
 
 class ChatConfig(AppConfig):
@@ -6,3 +9,12 @@ class ChatConfig(AppConfig):
 
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        """Warn about the in-memory layer here, not in settings: logging is configured now,
+        so the line comes out in DJANGO_LOG_FORMAT like every other."""
+        if not settings.REDIS_URL:
+            logging.getLogger("chatproject").warning(
+                "REDIS_URL is not set: using the in-memory channel layer, which works in a "
+                "single process only. Set REDIS_URL to run several workers."
+            )

@@ -19,6 +19,9 @@ Moderation uses the same group. Events on the `lobby` group:
 - the same with `"retract": N` (and `id` None): `text` is the frame `{"type": "retract",
   "id": N}`; message N was deleted. Every worker's `Lobby` drops N from its window (and
   remembers it, so a late publish of N is not delivered); sockets forward the text.
+- `{"type": "chat.pruned", "through": N}`: a retention prune (chat.retention) deleted every
+  message up to id N. Every worker's `Lobby` drops them from its window and no socket sees
+  it; on other layers each consumer gets it and ignores it (`chat_pruned`).
 - `{"type": "chat.sanctions"}`: mutes or bans changed in the database; every worker reloads
   its `chat.sanctions.SanctionBook`. On the broadcast layer the `Lobby` takes it (one reload
   per worker, through `Lobby.on_sanctions`) and no socket sees it; on other layers each
@@ -51,6 +54,8 @@ GROUP = "lobby"
 EVENT_TYPE = "chat.frame"
 # Control event: the sanctions in the database changed (see the module docstring).
 SANCTIONS_EVENT_TYPE = "chat.sanctions"
+# Control event: messages up to an id were pruned (see the module docstring).
+PRUNED_EVENT_TYPE = "chat.pruned"
 MAX_DEFERRED = 1000
 # Deleted ids each worker remembers, so that a message published after its retraction (a
 # late or deferred publish, a window fill that raced the delete) is not shown again.
@@ -137,13 +142,34 @@ async def publish_retract(message_ids: Sequence[int]) -> None:
         try:
             await layer.group_send(GROUP, retract_event(message_id))
         except Exception as exc:
-            logger.warning("broadcast: retract %s not published (%s); deferred", message_id, exc)
+            logger.warning(
+                "broadcast: retract %s not published (%s); deferred",
+                message_id,
+                exc,
+                extra={"id": message_id},
+            )
             pending = _deferred_retracts.setdefault(loop, OrderedDict())
             pending[message_id] = None
             while len(pending) > MAX_DEFERRED:
                 dropped, _ = pending.popitem(last=False)
-                logger.warning("broadcast: deferred retract %s dropped (backlog full)", dropped)
+                logger.warning(
+                    "broadcast: deferred retract %s dropped (backlog full)",
+                    dropped,
+                    extra={"id": dropped},
+                )
             _watch_reconnect()
+
+
+def pruned_event(through: int) -> dict[str, Any]:
+    """The control event that tells every worker messages up to `through` were pruned."""
+    return {"type": PRUNED_EVENT_TYPE, "through": through}
+
+
+async def publish_pruned(through: int) -> None:
+    """Tell every worker that messages up to id `through` were pruned (chat.retention)."""
+    layer = get_channel_layer()
+    if layer is not None:
+        await layer.group_send(GROUP, pruned_event(through))
 
 
 async def publish_sanctions_changed() -> None:
@@ -178,7 +204,9 @@ def defer(text: str, *, message_id: int) -> None:
     pending[message_id] = text
     while len(pending) > MAX_DEFERRED:
         dropped, _ = pending.popitem(last=False)
-        logger.warning("broadcast: deferred message %s dropped (backlog full)", dropped)
+        logger.warning(
+            "broadcast: deferred message %s dropped (backlog full)", dropped, extra={"id": dropped}
+        )
     _watch_reconnect()
 
 
@@ -230,8 +258,11 @@ def _window_rows(capacity: int) -> tuple[list[tuple[int, str]], int]:
     from chat import selectors
     from chat.serializers import message_to_frame
 
-    rows, truncated = selectors.message_list_latest(limit=capacity)
-    floor = rows[0].id - 1 if rows and truncated else 0
+    rows, _ = selectors.message_list_latest(limit=capacity)
+    # Every stored message after the id just below the oldest row read is in the window,
+    # whether or not the capacity cut older ones. A resume from further back reads the
+    # database, which tells whether a prune cut it (chat.retention.resume_cut).
+    floor = rows[0].id - 1 if rows else 0
     return [(m.id, protocol.encode(message_to_frame(m))) for m in rows], floor
 
 
@@ -245,13 +276,16 @@ class Lobby:
         self.filling: asyncio.Lock = asyncio.Lock()
         # The newest MAX_RETRACTED deleted ids (an ordered set).
         self.retracted: OrderedDict[int, None] = OrderedDict()
+        # The highest id a retention prune deleted (0: none seen).
+        self.pruned_through = 0
         self.sanctions_listeners: list[Callable[[dict[str, Any]], None]] = []
         layer.set_group_filter(GROUP, self.admit)
         layer.on_subscribe(self.subscribed)
 
     def admit(self, event: dict[str, Any]) -> bool:
         """Keep each message in the window; drop a retracted one from it; False for a message
-        this worker already has or knows deleted, and for a sanctions event (taken here)."""
+        this worker already has or knows deleted, and for a sanctions or prune event (taken
+        here)."""
         retract = event.get("retract")
         if retract is not None:
             self.forget(retract)
@@ -260,6 +294,10 @@ class Lobby:
         if message_id is None:
             if event.get("type") == SANCTIONS_EVENT_TYPE:
                 self._sanctions_changed(event)
+                return False
+            if event.get("type") == PRUNED_EVENT_TYPE:
+                self.pruned_through = max(self.pruned_through, event["through"])
+                self.window.prune(self.pruned_through)
                 return False
             return True
         if message_id in self.retracted:
@@ -304,8 +342,16 @@ class Lobby:
             # already: keep it out.
             rows = [row for row in rows if row[0] not in self.retracted]
             missed = self.window.fill(rows, floor=floor)
+            # Likewise a prune that committed while they were read.
+            if self.pruned_through:
+                self.window.prune(self.pruned_through)
+                missed = [row for row in missed if row[0] > self.pruned_through]
         if missed:
-            logger.info("broadcast: %d messages missed while unsubscribed; pushing", len(missed))
+            logger.info(
+                "broadcast: %d messages missed while unsubscribed; pushing",
+                len(missed),
+                extra={"count": len(missed)},
+            )
         for message_id, text in missed:
             self.layer.deliver_local(GROUP, frame_event(text, message_id=message_id))
 

@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, metrics, moderation, protocol, selectors, writer
+from chat import broadcast, metrics, moderation, protocol, retention, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
@@ -42,6 +42,9 @@ def _history_from_db(*, after: int | None) -> History:
         truncated = False
     else:
         rows, truncated = selectors.message_list_latest(limit=_resume_cap(), after=after)
+        truncated = truncated or retention.resume_cut(
+            after=after, oldest=selectors.message_oldest_id()
+        )
     return [(m.id, protocol.encode(message_to_frame(m))) for m in rows], truncated
 
 
@@ -114,7 +117,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await super().websocket_connect(message)
         except ConnectionError as exc:
-            logger.warning("handshake refused: channel layer unavailable (%s)", exc)
+            logger.warning(
+                "handshake refused: channel layer unavailable (%s)", exc, extra=self._log_fields()
+            )
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_LAYER).inc()
             await self.close()
 
@@ -141,7 +146,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.user is not None:
             self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
         if self._banned(session=None):
-            logger.warning("handshake refused: banned client=%s", address)
+            logger.warning("handshake refused: banned client=%s", address, extra=self._log_fields())
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_BANNED).inc()
             await self.close()
             return
@@ -160,7 +165,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.tracker = get_tracker()
         cap = settings.CHAT_MAX_SOCKETS_PER_IP
         if cap and await self.tracker.address_count(address) >= cap:
-            logger.warning("handshake refused: %s has %d sockets open (cap)", address, cap)
+            logger.warning(
+                "handshake refused: %s has %d sockets open (cap)",
+                address,
+                cap,
+                extra=self._log_fields(cap=cap),
+            )
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_PER_ADDRESS).inc()
             await self.close()
             return
@@ -173,7 +183,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
             try:
                 history = await database_sync_to_async(_history_from_db)(after=after)
             except Exception as exc:
-                logger.error("history unavailable; closing so the client retries (%r)", exc)
+                logger.error(
+                    "history unavailable; closing so the client retries (%r)",
+                    exc,
+                    extra=self._log_fields(),
+                )
                 metrics.DATABASE_ERRORS.labels(where="history").inc()
                 metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_DATABASE).inc()
                 await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
@@ -214,11 +228,15 @@ class ChatConsumer(AsyncWebsocketConsumer):
         metrics.HANDSHAKES_ACCEPTED.inc()
         if nick_error is not None:
             await self._refuse(nick_error)
-        logger.info("connect session=%s client=%s", self.session, self._client_addr())
+        logger.info(
+            "connect session=%s client=%s", self.session, self.address, extra=self._log_fields()
+        )
 
     async def disconnect(self, code: int) -> None:
         """Leave the online list."""
-        logger.info("disconnect session=%s code=%s", self.session, code)
+        logger.info(
+            "disconnect session=%s code=%s", self.session, code, extra=self._log_fields(code=code)
+        )
         if self.direct:
             assert broadcast.has_direct_delivery(self.channel_layer)  # as `connect()` found
             self.channel_layer.detach(self.channel_name)
@@ -242,7 +260,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
             return
         if settings.CHAT_MAX_FRAME and len(text_data) > settings.CHAT_MAX_FRAME:
-            logger.warning("frame over the cap session=%s size=%d", self.session, len(text_data))
+            logger.warning(
+                "frame over the cap session=%s size=%d",
+                self.session,
+                len(text_data),
+                extra=self._log_fields(size=len(text_data)),
+            )
             metrics.FRAMES_REFUSED.labels(code=metrics.FRAME_TOO_BIG).inc()
             await self.close(code=protocol.CLOSE_TOO_BIG)
             return
@@ -264,7 +287,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     exclude=self.session,
                 )
             except Exception as exc:
-                logger.warning("layer error on typing session=%s (%s)", self.session, exc)
+                logger.warning(
+                    "layer error on typing session=%s (%s)",
+                    self.session,
+                    exc,
+                    extra=self._log_fields(),
+                )
                 metrics.REDIS_ERRORS.labels(where="publish").inc()
 
     async def _rename(self, frame: protocol.Rename) -> None:
@@ -305,7 +333,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 deleted = await database_sync_to_async(moderation.message_delete)(
                     ids=[frame.id], by=self.user, via="page"
                 )
-                logger.info("moderator %s deleted messages %s", self.nick, deleted)
+                logger.info(
+                    "moderator %s deleted messages %s",
+                    self.nick,
+                    deleted,
+                    extra=self._log_fields(moderator=self.nick, ids=deleted),
+                )
             else:
                 made = await database_sync_to_async(moderation.sanction_sender)(
                     kind=frame.kind,
@@ -324,11 +357,19 @@ class ChatConsumer(AsyncWebsocketConsumer):
                     frame.session,
                     frame.seconds,
                     len(made),
+                    extra=self._log_fields(
+                        moderator=self.nick,
+                        kind=frame.kind,
+                        target_session=frame.session,
+                        seconds=frame.seconds,
+                    ),
                 )
         except moderation.SanctionRefused as exc:
             await self._refuse(protocol.ProtocolError(protocol.FORBIDDEN, str(exc)))
         except Exception as exc:
-            logger.error("moderation failed session=%s (%r)", self.session, exc)
+            logger.error(
+                "moderation failed session=%s (%r)", self.session, exc, extra=self._log_fields()
+            )
             metrics.DATABASE_ERRORS.labels(where="moderation").inc()
             await self._refuse(
                 protocol.ProtocolError(
@@ -351,8 +392,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not self.joined:
             return
         if self._banned(session=self.session):
-            logger.warning("closing banned socket session=%s", self.session)
+            logger.warning(
+                "closing banned socket session=%s", self.session, extra=self._log_fields()
+            )
             asyncio.ensure_future(self.close(code=protocol.CLOSE_POLICY_VIOLATION))
+
+    async def chat_pruned(self, event: dict[str, Any]) -> None:
+        """Messages were pruned (layers without the worker's `Lobby`): nothing to do here;
+        pages keep what they show, and resumes read the database."""
 
     async def chat_sanctions(self, event: dict[str, Any]) -> None:
         """Sanctions changed (layers without the worker's `Lobby`): reload, once per burst."""
@@ -380,7 +427,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
             return
         retry_after = self.rate.check()
         if retry_after is not None:
-            logger.warning("rate limited session=%s", self.session)
+            logger.warning("rate limited session=%s", self.session, extra=self._log_fields())
             metrics.FRAMES_REFUSED.labels(code=protocol.RATE_LIMITED).inc()
             if self.rate.abusive:
                 await self.close(code=protocol.CLOSE_POLICY_VIOLATION)
@@ -406,7 +453,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             )
         except Exception as exc:
             # An operational failure (locked or unreachable database): no traceback.
-            logger.error("storing a message failed session=%s (%r)", self.session, exc)
+            logger.error(
+                "storing a message failed session=%s (%r)",
+                self.session,
+                exc,
+                extra=self._log_fields(),
+            )
             metrics.FRAMES_REFUSED.labels(code=protocol.UNAVAILABLE).inc()
             await self.send(
                 text_data=protocol.error_frame(
@@ -423,7 +475,12 @@ class ChatConsumer(AsyncWebsocketConsumer):
             except Exception as exc:
                 # Stored but not broadcast: publish it when the layer is back; the sender
                 # keeps it pending and its resend is acknowledged once.
-                logger.warning("layer error on publish session=%s (%s)", self.session, exc)
+                logger.warning(
+                    "layer error on publish session=%s (%s)",
+                    self.session,
+                    exc,
+                    extra=self._log_fields(id=stored["id"]),
+                )
                 metrics.REDIS_ERRORS.labels(where="publish").inc()
                 metrics.FRAMES_REFUSED.labels(code=protocol.UNAVAILABLE).inc()
                 broadcast.defer(text, message_id=stored["id"])
@@ -447,10 +504,20 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 for group in self.groups:
                     await self.channel_layer.group_add(group, self.channel_name)
             except Exception as exc:
-                logger.warning("group refresh failed session=%s (%s)", self.session, exc)
+                logger.warning(
+                    "group refresh failed session=%s (%s)",
+                    self.session,
+                    exc,
+                    extra=self._log_fields(),
+                )
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
-        logger.warning("refused frame session=%s code=%s", self.session, exc.code)
+        logger.warning(
+            "refused frame session=%s code=%s",
+            self.session,
+            exc.code,
+            extra=self._log_fields(code=exc.code),
+        )
         metrics.FRAMES_REFUSED.labels(code=exc.code).inc()
         await self.send(
             text_data=protocol.error_frame(exc.code, exc.detail, client_id=exc.client_id)
@@ -485,7 +552,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         except Exception as exc:
             # The connection went away (e.g. dropped as a slow reader) with frames still
             # queued; `disconnect()` follows.
-            logger.info("frame not sent session=%s (%s)", self.session, exc)
+            logger.info(
+                "frame not sent session=%s (%s)", self.session, exc, extra=self._log_fields()
+            )
 
     async def _send_frame(self, text: str) -> None:
         """Send one broadcast frame, straight to the server when it can."""
@@ -501,6 +570,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         seen = self.seen_in_history
         index = bisect.bisect_left(seen, message_id)
         return index < len(seen) and seen[index] == message_id
+
+    def _log_fields(self, **more: Any) -> dict[str, Any]:
+        """`extra` for a log call: this socket's session and client (keys in JSON logs; the
+        text of the message says the same). Never a message body."""
+        return {"session": self.session, "client": self.address, **more}
 
     def _client_addr(self) -> str:
         client = self.scope.get("client")

@@ -22,6 +22,10 @@ What the subclasses add:
 - **A bound on slow readers.** ASGI has no backpressure: past CHAT_MAX_BACKLOG bytes
   unsent, the connection is aborted (the consumer gets `disconnect()`), so one client that
   never reads cannot grow the worker's memory.
+- **Access log through logging (optional).** daphne writes its access log as NCSA text
+  lines to stdout; with `access_via_logging` (DJANGO_LOG_FORMAT=json) each entry goes to
+  the `daphne.access` logger instead, with its fields as `extra`, so that every line of
+  the worker's output is one JSON object.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
@@ -109,7 +113,9 @@ def missing_internals() -> list[str]:
     return [name for name, present in checks.items() if not present]
 
 
-def install(*, max_backlog: int, grace: float, fast_write: bool) -> bool:
+def install(
+    *, max_backlog: int, grace: float, fast_write: bool, access_via_logging: bool = False
+) -> bool:
     """Make daphne's command line build a `ChatServer`; True when installed.
 
     Only when daphne's command line is what is starting (`daphne ...`): it imports the
@@ -134,13 +140,51 @@ def install(*, max_backlog: int, grace: float, fast_write: bool) -> bool:
         return False
     from daphne.cli import CommandLineInterface
 
-    server_class = build_server_class(max_backlog=max_backlog, grace=grace, fast_write=fast_write)
+    server_class = build_server_class(
+        max_backlog=max_backlog,
+        grace=grace,
+        fast_write=fast_write,
+        access_via_logging=access_via_logging,
+    )
     CommandLineInterface.server_class = server_class
     logger.info("daphne integration installed: frames written once, backlog bound, 1012")
     return True
 
 
-def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> type:
+access_logger = logging.getLogger("daphne.access")
+
+
+def log_access(protocol: str, action: str, details: dict[str, Any]) -> None:
+    """daphne's "action logger" interface, through logging: one INFO entry per completed
+    HTTP request or WebSocket event, its fields as `extra` (a JSON log gets them as keys)."""
+    if protocol == "http" and action != "complete":
+        return
+    fields = {
+        "client": details.get("client"),
+        "method": details.get("method", "WS" if protocol == "websocket" else "-"),
+        "path": details.get("path"),
+        "status": details.get("status"),
+        "size": details.get("size"),
+        "action": action,
+    }
+    request = (
+        f"{fields['method']} {fields['path']}"
+        if protocol == "http"
+        else f"WS{action.upper()} {fields['path']}"
+    )
+    access_logger.info(
+        "%s %s %s %s",
+        fields["client"],
+        request,
+        fields["status"] or "-",
+        fields["size"] or "-",
+        extra=fields,
+    )
+
+
+def build_server_class(
+    *, max_backlog: int, grace: float, fast_write: bool, access_via_logging: bool = False
+) -> type:
     """The daphne Server subclass with the chat's protocol, limits and shutdown."""
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
@@ -221,10 +265,12 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
                 return False
             if buffered_bytes(self.transport) <= max_backlog:
                 return False
+            client = self.client_addr[0] if self.client_addr else "-"
             logger.warning(
                 "slow client %s: over %d bytes unsent; disconnecting",
-                self.client_addr[0] if self.client_addr else "-",
+                client,
                 max_backlog,
+                extra={"client": client, "max_backlog": max_backlog},
             )
             self.dropConnection(abort=True)
             metrics.SLOW_READER_DISCONNECTS.inc()
@@ -235,6 +281,13 @@ def build_server_class(*, max_backlog: int, grace: float, fast_write: bool) -> t
 
         websocket_protocol = ChatWebSocketProtocol
         _ws_factory: Any = None
+        # Set by daphne's Server.__init__: its access log (None when off).
+        action_logger: Any
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            if access_via_logging and self.action_logger is not None:
+                self.action_logger = log_access
 
         @property
         def ws_factory(self) -> Any:

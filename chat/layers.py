@@ -154,7 +154,10 @@ class _LoopLayer:
                 for callback in list(self.subscribe_callbacks):
                     self._run_subscribed(callback, first)
                 if not first:
-                    logger.warning("layer: reconnected to Redis; subscriptions restored")
+                    logger.warning(
+                        "layer: reconnected to Redis; subscriptions restored",
+                        extra={"worker": self.worker},
+                    )
                     metrics.LAYER_RECONNECTS.inc()
                     # In a task: the callbacks may wait, and delivery must not.
                     self.callbacks = asyncio.ensure_future(self.parent.run_reconnect_callbacks())
@@ -170,7 +173,12 @@ class _LoopLayer:
             except Exception as exc:
                 self.connected.clear()
                 metrics.REDIS_ERRORS.labels(where="subscription").inc()
-                logger.warning("layer: Redis subscription lost (%s); retrying in %.1fs", exc, delay)
+                logger.warning(
+                    "layer: Redis subscription lost (%s); retrying in %.1fs",
+                    exc,
+                    delay,
+                    extra={"worker": self.worker, "retry_in": round(delay, 1)},
+                )
                 await asyncio.sleep(delay * random.uniform(0.5, 1.0))
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             finally:
@@ -226,7 +234,11 @@ class _LoopLayer:
         try:
             queue.put_nowait(message)
         except asyncio.QueueFull:
-            logger.warning("layer: channel %s over capacity; message dropped", channel)
+            logger.warning(
+                "layer: channel %s over capacity; message dropped",
+                channel,
+                extra={"worker": self.worker, "channel": channel},
+            )
 
     def new_queue(self, channel: str) -> ChannelQueue:
         queue = self.queues.get(channel)
@@ -264,7 +276,8 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
 
     # "chat.direct": `attach`/`detach`, `set_group_filter`, `on_subscribe` and `deliver_local`
     # below (the chat's broadcast hot path uses them when the layer declares them).
-    extensions = ["groups", "flush", "chat.direct"]
+    # "chat.status": `status()`, this worker's own subscription state (chat.health reads it).
+    extensions = ["groups", "flush", "chat.direct", "chat.status"]
 
     def __init__(
         self,
@@ -355,6 +368,15 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
     def subscribed(self) -> bool:
         """Whether this worker's subscription is active now."""
         return self._layer().connected.is_set()
+
+    def status(self) -> dict[str, Any]:
+        """This worker's own subscription, from memory (no Redis round trip): `subscribed`
+        (the pattern subscription is live now) and `worker` (this loop's worker id).
+
+        The first call in a loop starts the subscription, so it may say False for a moment.
+        """
+        layer = self._layer()
+        return {"subscribed": layer.connected.is_set(), "worker": layer.worker}
 
     def detach(self, channel: str) -> None:
         """Stop direct delivery for a channel."""

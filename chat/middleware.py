@@ -36,11 +36,13 @@ class RefusedHandshakeLogger:
             elif kind == "websocket.close" and not accepted:
                 headers = dict(scope.get("headers", []))
                 client = scope.get("client") or ("-",)
+                origin = headers.get(b"origin", b"-").decode("latin-1")
                 logger.warning(
                     "handshake refused path=%s client=%s origin=%s",
                     scope.get("path"),
                     client[0],
-                    headers.get(b"origin", b"-").decode("latin-1"),
+                    origin,
+                    extra={"path": scope.get("path"), "client": client[0], "origin": origin},
                 )
             await send(message)
 

@@ -90,6 +90,7 @@ def message_delete(*, ids: Iterable[int], by: Any | None, via: Via) -> list[int]
         deleted[:20],
         _user_id(by),
         via,
+        extra={"count": len(deleted), "ids": deleted[:20], "by": _user_id(by), "via": via},
     )
     return deleted
 
@@ -139,6 +140,13 @@ def sanction_create(
         sanction.target,
         sanction.expires_at.isoformat(),
         _user_id(by),
+        extra={
+            "sanction": sanction.id,
+            "kind": kind,
+            "target": sanction.target,
+            "until": sanction.expires_at.isoformat(),
+            "by": _user_id(by),
+        },
     )
     return sanction
 
@@ -166,7 +174,11 @@ def sanction_sender(
         try:
             address = _clean_address(latest.address)
         except SanctionRefused:
-            logger.info("sanction of session %s: no usable client address", session)
+            logger.info(
+                "sanction of session %s: no usable client address",
+                session,
+                extra={"target_session": session},
+            )
     with transaction.atomic():
         made = [sanction_create(kind=kind, seconds=seconds, by=by, session=session)]
         if address is not None:
@@ -185,7 +197,12 @@ def sanction_lift(*, id: int, by: Any | None = None) -> bool:
         if changed:
             transaction.on_commit(_announce_sanctions)
     if changed:
-        logger.info("sanction lifted id=%s by=%s", id, _user_id(by))
+        logger.info(
+            "sanction lifted id=%s by=%s",
+            id,
+            _user_id(by),
+            extra={"sanction": id, "by": _user_id(by)},
+        )
     return bool(changed)
 
 
@@ -214,7 +231,9 @@ def _announce_retract(ids: list[int]) -> None:
         broadcast.run_from_sync(broadcast.publish_retract, ids)
     except Exception as exc:
         # Deleted for good; open pages keep showing the messages until they reload.
-        logger.warning("retract of %d messages not published (%s)", len(ids), exc)
+        logger.warning(
+            "retract of %d messages not published (%s)", len(ids), exc, extra={"count": len(ids)}
+        )
 
 
 def _announce_sanctions() -> None:

@@ -156,6 +156,9 @@ class PresenceTracker:
         self._rewrite = False
         self._write_lock = asyncio.Lock()
         self._reachable = True
+        # Monotonic time of the last lease write that reached Redis (creation until then):
+        # what `heartbeat_age` reads for /healthz/ready.
+        self.lease_at = time.monotonic()
         # A worker appeared or vanished since local sockets were last told.
         self._tell_pending = False
         self._last_sent: str | None = None
@@ -364,6 +367,7 @@ class PresenceTracker:
                         self._queue_changes(pipe, changes, addresses)
                     self._queue_lease(pipe)
                     await pipe.execute()
+                self.lease_at = time.monotonic()
                 if full:
                     self._rewrite = False
             except Exception as exc:
@@ -494,6 +498,15 @@ def presence_size() -> int:
 # Read when Prometheus scrapes: nothing is counted per join or leave.
 metrics.OPEN_SOCKETS.set_function(open_sockets)
 metrics.PRESENCE_SIZE.set_function(presence_size)
+
+
+def heartbeat_age() -> float | None:
+    """Seconds since this worker's presence lease last reached Redis; None when it has no
+    heartbeat to keep (no Redis, or no socket has joined this worker yet)."""
+    tracker = _trackers.get(asyncio.get_running_loop())
+    if tracker is None or tracker._redis is None or tracker._heartbeat is None:
+        return None
+    return time.monotonic() - tracker.lease_at
 
 
 async def close_worker() -> None:

@@ -93,6 +93,17 @@ class RecentWindow:
             index = bisect.bisect_left(self.ids, message_id)
             del self.ids[index]
 
+    def prune(self, through: int) -> None:
+        """Forget every message up to id `through` (a retention prune deleted them): resumes
+        from there on go to the database, which answers `truncated`."""
+        cut = bisect.bisect_right(self.ids, through)
+        for message_id in self.ids[:cut]:
+            del self.texts[message_id]
+            self.undelivered.discard(message_id)
+        del self.ids[:cut]
+        if self.floor is not None:
+            self.floor = max(self.floor, through)
+
     def latest(self, limit: int) -> list[tuple[int, str]]:
         """The newest `limit` messages, oldest first."""
         if limit <= 0:

@@ -29,6 +29,12 @@ def message_list_latest(*, limit: int, after: int = 0) -> tuple[list[Message], b
     return rows, truncated
 
 
+def message_oldest_id() -> int | None:
+    """The id of the oldest stored message (None when there is none): where history starts
+    after a retention prune."""
+    return Message.objects.order_by("id").values_list("id", flat=True).first()
+
+
 def sanctions_active(*, now: datetime) -> list[Sanction]:
     """Mutes and bans in force at `now` (not lifted, not expired), oldest first."""
     return list(Sanction.objects.filter(lifted_at__isnull=True, expires_at__gt=now).order_by("id"))

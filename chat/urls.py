@@ -9,6 +9,9 @@ app_name = "chat"
 urlpatterns = [
     path("", views.index, name="index"),
     path("api/messages", views.messages_api, name="messages"),
-    path("healthz", views.healthz, name="healthz"),
+    # /healthz is readiness, as before; a Kubernetes probe example is in the README.
+    path("healthz", views.healthz_ready, name="healthz"),
+    path("healthz/ready", views.healthz_ready, name="healthz-ready"),
+    path("healthz/live", views.healthz_live, name="healthz-live"),
     path("metrics", views.metrics_view, name="metrics"),
 ]

@@ -152,17 +152,20 @@ def messages_api(request: HttpRequest) -> JsonResponse:
     )
 
 
-async def healthz(request: HttpRequest) -> JsonResponse:
-    """200 when the database and the channel layer answer; 503 naming what failed."""
-    checks = {
-        "database": await health.check_database(),
-        "channel_layer": await health.check_channel_layer(),
-    }
-    failed = {name: reason for name, reason in checks.items() if reason is not None}
+async def healthz_ready(request: HttpRequest) -> JsonResponse:
+    """Readiness: 200 when this worker's database, layer subscription and presence heartbeat
+    are fine; 503 naming what failed (chat.health). Also served at /healthz."""
+    failed, age = await health.check_ready()
+
+    def state(name: str) -> str:
+        return "failed" if name in failed else "ok"
+
     body: dict[str, object] = {
         "status": "ok" if not failed else "unavailable",
-        "database": "ok" if "database" not in failed else "failed",
-        "channel_layer": "ok" if "channel_layer" not in failed else "failed",
+        "database": state(health.DATABASE),
+        "channel_layer": state(health.CHANNEL_LAYER),
+        # No heartbeat until a socket joins this worker (and none without Redis).
+        "presence": state(health.PRESENCE) if age is not None else "idle",
         "layer": "redis" if settings.REDIS_URL else "in-memory",
     }
     if failed:
@@ -182,3 +185,9 @@ async def metrics_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse("Forbidden\n", status=403, content_type="text/plain; charset=utf-8")
     # In the event loop: collecting reads the worker's in-memory state (no I/O but /proc).
     return HttpResponse(generate_latest(metrics.REGISTRY), content_type=CONTENT_TYPE_PLAIN_0_0_4)
+
+
+async def healthz_live(request: HttpRequest) -> JsonResponse:
+    """Liveness: 200 whenever the worker's event loop runs this view; checks nothing else,
+    so that a database or Redis outage never gets a worker restarted."""
+    return JsonResponse({"status": "ok"})

@@ -29,6 +29,8 @@ daphne_server.install(
     max_backlog=settings.CHAT_MAX_BACKLOG,
     grace=settings.CHAT_SHUTDOWN_GRACE,
     fast_write=settings.CHAT_FAST_WRITE,
+    # JSON logs: daphne's access log goes through logging too (one JSON object per line).
+    access_via_logging=settings.LOG_FORMAT == "json",
 )
 
 application = ProtocolTypeRouter(

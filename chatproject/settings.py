@@ -3,7 +3,6 @@
 Every value has a safe default; see `.env.example` and the README's configuration table.
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -185,11 +184,8 @@ if REDIS_URL:
             f"CHAT_LAYER must be 'broadcast', 'pubsub' or 'core', not {CHAT_LAYER!r}"
         )
 else:
+    # chat.apps warns about it once logging is configured (so that it is JSON when asked).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    logging.getLogger("chatproject").warning(
-        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
-        "process only. Set REDIS_URL to run several workers."
-    )
 
 # --- Cache ---------------------------------------------------------------------------------
 # Holds the sign-in failure counts (chat.accounts): in Redis when there is one, so that every
@@ -235,6 +231,14 @@ CHAT_METRICS = env_bool("CHAT_METRICS", default=True)
 CHAT_METRICS_ALLOW = env_list("CHAT_METRICS_ALLOW", default=["127.0.0.0/8", "::1/128"])
 # A request with `Authorization: Bearer <token>` may read /metrics from anywhere; empty: none.
 CHAT_METRICS_TOKEN = env_str("CHAT_METRICS_TOKEN", default="")
+# --- Retention (manage.py prune_messages; chat.retention) ----------------------------------
+# Age after which messages are deleted, e.g. "30d", "12h" (units s m h d w); "" or "0" keeps
+# every message. Checked by the command, which refuses a malformed value.
+CHAT_RETENTION = env_str("CHAT_RETENTION", default="")
+# Newest messages kept whatever their age (0: no such floor); alone, it keeps only these.
+CHAT_RETENTION_KEEP = env_int("CHAT_RETENTION_KEEP", default=0)
+# Rows deleted per transaction, so that a large prune never locks the table for long.
+CHAT_PRUNE_BATCH = env_int("CHAT_PRUNE_BATCH", default=1000)
 
 # --- Internationalisation ------------------------------------------------------------------
 LANGUAGE_CODE = "en"
@@ -279,10 +283,29 @@ if env_bool("DJANGO_BEHIND_PROXY", default=False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 # --- Logging -------------------------------------------------------------------------------
+# DJANGO_LOG_FORMAT: "text" (default, for people) or "json" (one JSON object per line, for
+# log collectors: python-json-logger). Values logged as `extra=` (session, client, code,
+# worker...) become keys in JSON; the text lines carry the same values in the message.
+LOG_FORMAT = env_str("DJANGO_LOG_FORMAT", default="text").strip().lower()
+if LOG_FORMAT not in ("text", "json"):
+    raise ImproperlyConfigured(f"DJANGO_LOG_FORMAT must be 'text' or 'json', not {LOG_FORMAT!r}")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {
+            "()": "pythonjsonlogger.json.JsonFormatter",
+            "fmt": "%(asctime)s %(levelname)s %(name)s %(process)d %(message)s",
+            "rename_fields": {"asctime": "time", "levelname": "level", "name": "logger"},
+            "json_ensure_ascii": False,
+        },
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "json" if LOG_FORMAT == "json" else "plain",
+        }
+    },
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
 }

@@ -89,6 +89,20 @@ def test_the_lobby_remembers_a_bounded_number_of_retractions(monkeypatch):
     assert list(room.retracted) == [2, 3]
 
 
+def test_pruned_event_shape():
+    assert broadcast.pruned_event(7) == {"type": "chat.pruned", "through": 7}
+
+
+def test_a_pruned_event_drops_the_pruned_messages_from_the_window():
+    room = lobby(1, 2, 3, 4)
+    room.admit(broadcast.pruned_event(2))
+    assert [message_id for message_id, _ in room.window.latest(10)] == [3, 4]
+
+
+def test_a_pruned_event_stops_at_the_worker():
+    assert lobby(1, 2).admit(broadcast.pruned_event(1)) is False
+
+
 def test_a_sanctions_event_reaches_the_listeners():
     room = lobby()
     heard: list[dict[str, Any]] = []
@@ -122,3 +136,13 @@ async def test_a_window_fill_leaves_out_a_message_retracted_meanwhile(monkeypatc
     )
     await room.subscribed(True)
     assert [message_id for message_id, _ in room.window.latest(10)] == [1, 3]
+
+
+async def test_a_window_fill_leaves_out_messages_pruned_meanwhile(monkeypatch):
+    room = broadcast.Lobby(FakeLayer())
+    room.admit(broadcast.pruned_event(2))
+    monkeypatch.setattr(
+        broadcast, "_window_rows", lambda capacity: ([(1, "m1"), (2, "m2"), (3, "m3")], 0)
+    )
+    await room.subscribed(True)
+    assert [message_id for message_id, _ in room.window.latest(10)] == [3]

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import logging
 
 import pytest
 from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
+from chat import broadcast
 from chat.models import Message
 from chatproject.asgi import application
 
@@ -248,6 +250,39 @@ async def test_resume_after_sends_every_missed_message(settings):
         await sock.close()
 
 
+async def test_resume_from_a_pruned_id_is_truncated_and_starts_at_the_oldest_kept():
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    await Message.objects.filter(id__lte=ids[2]).adelete()
+    sock = await open_socket(f"?after={ids[0]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[3:]
+        assert sock.hello["truncated"] is True
+    finally:
+        await sock.close()
+
+
+async def test_resume_from_the_newest_pruned_id_lost_nothing():
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)
+    ]
+    await Message.objects.filter(id__lte=ids[2]).adelete()
+    sock = await open_socket(f"?after={ids[2]}")
+    try:
+        assert [m["id"] for m in sock.hello["history"]] == ids[3:]
+        assert sock.hello["truncated"] is False
+    finally:
+        await sock.close()
+
+
+async def test_pruned_events_reach_consumers_harmlessly(pair):
+    a, _ = pair
+    await broadcast.publish_pruned(1)
+    await a.send({"type": "message", "body": "still here"})
+    assert (await a.recv_type("message"))["body"] == "still here"
+
+
 async def test_resume_cap_keeps_newest_and_flags_truncation(settings):
     settings.CHAT_RESUME_CAP = 2
     ids = [
@@ -329,6 +364,16 @@ async def test_body_limit_counts_code_points_like_the_database(pair, settings):
     assert (await a.recv_type("error"))["code"] == "too_long"
 
 
+def json_lines(records: list[logging.LogRecord]) -> list[dict]:
+    """The records as DJANGO_LOG_FORMAT=json writes them (the settings' formatter), parsed."""
+    from django.conf import settings
+    from pythonjsonlogger.json import JsonFormatter
+
+    options = {k: v for k, v in settings.LOGGING["formatters"]["json"].items() if k != "()"}
+    formatter = JsonFormatter(**options)
+    return [json.loads(formatter.format(record)) for record in records]
+
+
 async def test_refused_frames_are_logged_as_warnings_without_the_body(pair, caplog):
     a, _ = pair
     secret = "my-private-words-" * 200
@@ -341,12 +386,36 @@ async def test_refused_frames_are_logged_as_warnings_without_the_body(pair, capl
     assert all("my-private-words" not in r.getMessage() for r in caplog.records)
 
 
+async def test_refused_frames_in_json_logs_have_keys_and_no_body(pair, caplog):
+    a, _ = pair
+    secret = "my-private-words-" * 200
+    with caplog.at_level("INFO"):
+        await a.send({"type": "message", "body": secret})
+        await a.recv_type("error")
+    lines = json_lines(caplog.records)
+    refusal = next(line for line in lines if line["message"].startswith("refused frame"))
+    assert (refusal["level"], refusal["code"], refusal["session"]) == (
+        "WARNING",
+        "too_long",
+        a.hello["session"],
+    )
+    assert all("my-private-words" not in json.dumps(line) for line in lines)
+
+
 async def test_stored_messages_are_not_logged(pair, caplog):
     a, _ = pair
     with caplog.at_level("DEBUG"):
         await a.send({"type": "message", "body": "a private note"})
         await a.recv_type("message")
     assert all("a private note" not in r.getMessage() for r in caplog.records)
+
+
+async def test_stored_messages_are_not_in_json_logs(pair, caplog):
+    a, _ = pair
+    with caplog.at_level("DEBUG"):
+        await a.send({"type": "message", "body": "a private note"})
+        await a.recv_type("message")
+    assert all("a private note" not in json.dumps(line) for line in json_lines(caplog.records))
 
 
 async def test_online_list_is_capped_but_count_is_everyone(settings):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -97,3 +98,22 @@ def test_persistent_connections_switch_the_pool_off():
         DATABASE_URL="postgres://u@127.0.0.1:5432/chat", DATABASE_CONN_MAX_AGE="60"
     )
     assert pool == "None"
+
+
+def test_an_unknown_log_format_is_refused():
+    result = run_manage("check", DJANGO_DEBUG="true", DJANGO_LOG_FORMAT="xml")
+    assert result.returncode != 0
+    assert "DJANGO_LOG_FORMAT must be 'text' or 'json'" in result.stderr
+
+
+def test_json_log_format_writes_every_line_as_json():
+    result = run_manage("check", DJANGO_DEBUG="true", DJANGO_LOG_FORMAT="json")
+    assert result.returncode == 0, result.stderr
+    lines = [json.loads(line) for line in result.stderr.splitlines() if line.strip()]
+    warning = next(line for line in lines if "in-memory channel layer" in line["message"])
+    assert (warning["level"], warning["logger"]) == ("WARNING", "chatproject")
+
+
+def test_text_log_format_is_the_default():
+    result = run_manage("check", DJANGO_DEBUG="true")
+    assert "WARNING chatproject REDIS_URL is not set" in result.stderr

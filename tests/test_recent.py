@@ -122,3 +122,34 @@ def test_a_message_pushed_by_a_catch_up_is_not_delivered_again() -> None:
     missed = window.fill(_rows(1, 2), floor=0)
     assert missed == _rows(2)
     assert window.add(2, "m2") is False
+
+
+def test_a_prune_forgets_the_pruned_messages() -> None:
+    window = _filled(1, 2, 3, 4, 5)
+    window.prune(3)
+    assert window.latest(10) == _rows(4, 5)
+
+
+def test_a_prune_raises_the_floor_so_older_resumes_go_to_the_database() -> None:
+    window = _filled(1, 2, 3, 4, 5)
+    window.prune(3)
+    assert window.after(2, limit=10) is None
+
+
+def test_a_resume_from_the_prune_point_is_still_covered() -> None:
+    window = _filled(1, 2, 3, 4, 5)
+    window.prune(3)
+    assert window.after(3, limit=10) == (_rows(4, 5), False)
+
+
+def test_a_prune_below_the_window_changes_nothing_held() -> None:
+    window = _filled(5, 6, floor=4)
+    window.prune(2)
+    assert (window.latest(10), window.floor) == (_rows(5, 6), 4)
+
+
+def test_a_prune_of_an_unfilled_window_leaves_it_unfilled() -> None:
+    window = RecentWindow(capacity=5)
+    window.add(1, "m1")
+    window.prune(1)
+    assert (window.ready, 1 in window) == (False, False)

@@ -250,6 +250,7 @@ def test_healthz_reports_each_check(client):
         "status": "ok",
         "database": "ok",
         "channel_layer": "ok",
+        "presence": "idle",
         "layer": "in-memory",
     }
 
