@@ -104,7 +104,9 @@ async def test_a_join_racing_a_stream_gets_each_message_once(worker):
     joiners = []
     try:
         sending = asyncio.ensure_future(_send_all(ana, [f"j{i}" for i in range(60)]))
-        while not sending.done():
+        # At most 15 joiners: on a loaded machine the stream lasts longer, and more sockets
+        # from one address would meet CHAT_MAX_SOCKETS_PER_IP (20) and be refused with 403.
+        while not sending.done() and len(joiners) < 15:
             joiners.append(await ChatClient.connect(worker.ws_url, nick=f"J{len(joiners)}"))
             await asyncio.sleep(0.02)
         ids = await sending
