@@ -234,10 +234,21 @@ TIME_ZONE = "UTC"
 # --- Static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve straight from static/ so that `daphne chatproject.asgi:application` alone serves a
-# complete page; `collectstatic` is optional.
-SERVESTATIC_USE_FINDERS = True
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Debug (`make run`): files straight from static/, under their own names, re-read on change.
+# Otherwise `manage.py collectstatic` must have run (the Dockerfile does it at build): hashed
+# names, gzip and brotli copies, cached for a year by browsers (chat.staticfiles).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "chat.staticfiles.ChatStaticFilesStorage"
+        )
+    },
+}
+SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
 
 # --- Security headers ----------------------------------------------------------------------
