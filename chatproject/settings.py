@@ -205,6 +205,13 @@ CHAT_MAX_BODY = env_int("CHAT_MAX_BODY", default=2000)
 CHAT_MAX_FRAME = env_int("CHAT_MAX_FRAME", default=65536)
 CHAT_RATE = env_int("CHAT_RATE", default=10)
 CHAT_RATE_PERIOD = env_int("CHAT_RATE_PERIOD", default=10)
+# Messages per CHAT_RATE_PERIOD from one client address, all its sockets on all workers
+# together (counted in Redis; chat.address_limits): without it, 20 sockets send 20 times
+# CHAT_RATE.
+CHAT_RATE_PER_ADDRESS = env_int("CHAT_RATE_PER_ADDRESS", default=3 * CHAT_RATE)
+# Requests to /api/messages per CHAT_API_PERIOD seconds from one client address; then 429.
+CHAT_API_RATE = env_int("CHAT_API_RATE", default=60)
+CHAT_API_PERIOD = env_int("CHAT_API_PERIOD", default=60)
 CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", default=20)
 CHAT_HISTORY = env_int("CHAT_HISTORY", default=50)
 CHAT_RESUME_CAP = env_int("CHAT_RESUME_CAP", default=500)
