@@ -78,3 +78,22 @@ async def test_api_rate_is_shared_by_the_workers(two_workers):
     answers = [await asyncio.to_thread(api_status, w.http_url) for w in (a, b, a, b)]
     assert [status for status, _ in answers] == [200, 200, 200, 429]
     assert 1 <= int(answers[3][1]) <= 120
+
+
+async def test_redis_down_the_address_rate_holds_per_worker(daphne_factory, private_redis):
+    """The message path does not break when Redis goes away: the worker counts the address
+    in its own memory (CHAT_RATE_PER_ADDRESS on each worker)."""
+    env = {"CHAT_RATE": "0", "CHAT_RATE_PER_ADDRESS": "2", "CHAT_RATE_PERIOD": "60"}
+    worker = daphne_factory(redis_url=private_redis.url, name="limit-down", **env)
+    ana = await ChatClient.connect(worker.ws_url, nick="Ana")
+    try:
+        private_redis.stop()
+        codes = []
+        for i in range(3):
+            await ana.say(f"down {i}", client_id=f"down-{i}")
+            codes.append((await ana.recv_type("error", timeout=10))["code"])
+        # Stored but not broadcast (the layer is down) twice, then the worker's own count.
+        assert codes == ["unavailable", "unavailable", "rate_limited"]
+        assert "counting in this worker" in worker.log()
+    finally:
+        await ana.close()
