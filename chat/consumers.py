@@ -15,7 +15,7 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import broadcast, metrics, moderation, protocol, retention, selectors, writer
+from chat import address_limits, broadcast, metrics, moderation, protocol, retention, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
@@ -441,6 +441,22 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
+        # Every socket and worker of this client address together (one Redis round trip).
+        retry_after = await address_limits.messages_limit().check(self.address)
+        if retry_after is not None:
+            logger.warning("rate limited per address session=%s", self.session)
+            # Not sent, so it does not count against this socket's own rate either.
+            self.rate.refund()
+            await self.send(
+                text_data=protocol.error_frame(
+                    protocol.RATE_LIMITED,
+                    "Too many messages from your address (all its tabs and devices "
+                    f"together); try again in {retry_after:.1f} seconds.",
+                    client_id=frame.client_id,
+                    retry_after=round(retry_after, 3),
+                )
+            )
+            return
         try:
             # Group commit: stored with whatever else this worker's sockets sent meanwhile.
             stored, created = await writer.store(
@@ -588,6 +604,9 @@ def _limits() -> dict[str, int]:
         "max_frame": settings.CHAT_MAX_FRAME,
         "rate": settings.CHAT_RATE,
         "rate_period": settings.CHAT_RATE_PERIOD,
+        "rate_per_address": settings.CHAT_RATE_PER_ADDRESS,
+        "api_rate": settings.CHAT_API_RATE,
+        "api_period": settings.CHAT_API_PERIOD,
         "typing_interval": settings.CHAT_TYPING_INTERVAL,
         "history": settings.CHAT_HISTORY,
         "resume_cap": settings.CHAT_RESUME_CAP,

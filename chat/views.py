@@ -3,8 +3,10 @@ selectors (and chat.metrics)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -12,7 +14,7 @@ from django.utils.translation import gettext, ngettext
 from django.views.decorators.http import require_safe
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 
-from chat import health, metrics, protocol, selectors
+from chat import address_limits, health, metrics, protocol, selectors
 from chat.accounts import client_address
 from chat.serializers import message_to_frame
 
@@ -128,8 +130,25 @@ def _int_param(request: HttpRequest, name: str) -> int | None:
 
 
 @require_safe
-def messages_api(request: HttpRequest) -> JsonResponse:
-    """History as JSON, oldest first: `after` (an id) and `limit` (1 to CHAT_RESUME_CAP)."""
+async def messages_api(request: HttpRequest) -> JsonResponse:
+    """History as JSON, oldest first: `after` (an id) and `limit` (1 to CHAT_RESUME_CAP).
+
+    At most CHAT_API_RATE requests per CHAT_API_PERIOD from one client address (on every
+    worker together); past that, 429 with `Retry-After`.
+    """
+    retry_after = await address_limits.api_limit().check(client_address(request))
+    if retry_after is not None:
+        wait = max(1, math.ceil(retry_after))
+        response = JsonResponse(
+            {
+                "error": "rate_limited",
+                "detail": f"Too many requests; try again in {wait} seconds.",
+                "retry_after": round(retry_after, 3),
+            },
+            status=429,
+        )
+        response["Retry-After"] = str(wait)
+        return response
     try:
         after = _int_param(request, "after")
         limit = _int_param(request, "limit")
@@ -140,16 +159,19 @@ def messages_api(request: HttpRequest) -> JsonResponse:
         limit = min(settings.CHAT_HISTORY or 50, cap)
     if not 1 <= limit <= cap:
         return _bad_request(f"'limit' must be between 1 and {cap}.")
+    body = await sync_to_async(_history_page)(after=after, limit=limit)
+    return JsonResponse(body, json_dumps_params={"ensure_ascii": False})
+
+
+def _history_page(*, after: int | None, limit: int) -> dict[str, object]:
+    """The API's body: `limit` messages (the newest, or those after `after`), `has_more`."""
     if after is None:
         rows, has_more = selectors.message_list_latest(limit=limit)
     else:
         rows = selectors.message_list_after(after=after, limit=limit + 1)
         has_more = len(rows) > limit
         rows = rows[:limit]
-    return JsonResponse(
-        {"messages": [message_to_frame(m) for m in rows], "has_more": has_more},
-        json_dumps_params={"ensure_ascii": False},
-    )
+    return {"messages": [message_to_frame(m) for m in rows], "has_more": has_more}
 
 
 async def healthz_ready(request: HttpRequest) -> JsonResponse:

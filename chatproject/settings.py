@@ -205,6 +205,13 @@ CHAT_MAX_BODY = env_int("CHAT_MAX_BODY", default=2000)
 CHAT_MAX_FRAME = env_int("CHAT_MAX_FRAME", default=65536)
 CHAT_RATE = env_int("CHAT_RATE", default=10)
 CHAT_RATE_PERIOD = env_int("CHAT_RATE_PERIOD", default=10)
+# Messages per CHAT_RATE_PERIOD from one client address, all its sockets on all workers
+# together (counted in Redis; chat.address_limits): without it, 20 sockets send 20 times
+# CHAT_RATE.
+CHAT_RATE_PER_ADDRESS = env_int("CHAT_RATE_PER_ADDRESS", default=3 * CHAT_RATE)
+# Requests to /api/messages per CHAT_API_PERIOD seconds from one client address; then 429.
+CHAT_API_RATE = env_int("CHAT_API_RATE", default=60)
+CHAT_API_PERIOD = env_int("CHAT_API_PERIOD", default=60)
 CHAT_MAX_SOCKETS_PER_IP = env_int("CHAT_MAX_SOCKETS_PER_IP", default=20)
 CHAT_HISTORY = env_int("CHAT_HISTORY", default=50)
 CHAT_RESUME_CAP = env_int("CHAT_RESUME_CAP", default=500)
@@ -251,10 +258,21 @@ TIME_ZONE = "UTC"
 # --- Static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
-# Serve straight from static/ so that `daphne chatproject.asgi:application` alone serves a
-# complete page; `collectstatic` is optional.
-SERVESTATIC_USE_FINDERS = True
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Debug (`make run`): files straight from static/, under their own names, re-read on change.
+# Otherwise `manage.py collectstatic` must have run (the Dockerfile does it at build): hashed
+# names, gzip and brotli copies, cached for a year by browsers (chat.staticfiles).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": (
+            "django.contrib.staticfiles.storage.StaticFilesStorage"
+            if DEBUG
+            else "chat.staticfiles.ChatStaticFilesStorage"
+        )
+    },
+}
+SERVESTATIC_USE_FINDERS = DEBUG
 SERVESTATIC_AUTOREFRESH = DEBUG
 
 # --- Security headers ----------------------------------------------------------------------

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
-from tests.live import Daphne, PrivateRedis, base_env, database_url
+from tests.live import ROOT, Daphne, PrivateRedis, base_env, database_url
 
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 # Every Redis key and channel of this test process starts with this, so that test runs
@@ -47,8 +50,24 @@ def live_db_url(transactional_db: None) -> str:
     return database_url(connection.settings_dict)
 
 
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A STATIC_ROOT filled by `manage.py collectstatic` with the production storage (hashed
+    names, gzip and brotli copies): what the Dockerfile builds. Once per session."""
+    root = tmp_path_factory.mktemp("staticfiles")
+    env = base_env(db_url="sqlite:///unused.sqlite3", redis_url=None, DJANGO_STATIC_ROOT=str(root))
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v", "0"],
+        cwd=ROOT,
+        env=env,
+        check=True,
+        timeout=300,
+    )
+    return root
+
+
 @pytest.fixture
-def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
+def daphne_factory(live_db_url: str, collected_static: Path) -> Iterator[Callable[..., Daphne]]:
     """Start daphne processes (or another server class of tests.live); all are stopped at
     the end of the test, and a traceback in any of their logs fails it."""
     started: list[Daphne] = []
@@ -62,6 +81,7 @@ def daphne_factory(live_db_url: str) -> Iterator[Callable[..., Daphne]]:
         **env: str,
     ) -> Daphne:
         env.setdefault("CHAT_REDIS_PREFIX", REDIS_PREFIX)
+        env.setdefault("DJANGO_STATIC_ROOT", str(collected_static))
         proc = server_class(
             env=base_env(db_url=live_db_url, redis_url=redis_url, **env),
             name=name,

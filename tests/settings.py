@@ -18,3 +18,12 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
 
 # Tests sign in often: a fast hasher (never in production).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The test process renders pages with the plain names from static/ (no `collectstatic`
+# needed for unit tests); the daphne processes of live tests run the production storage on
+# a STATIC_ROOT collected once per session (tests/conftest.py, `collected_static`).
+STORAGES = {
+    **STORAGES,  # noqa: F405
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+SERVESTATIC_USE_FINDERS = True

@@ -445,3 +445,56 @@ async def test_resume_cap_zero_switches_the_cap_off(settings):
         assert sock.hello["truncated"] is False
     finally:
         await sock.close()
+
+
+async def test_rate_limited_per_address_across_sockets(settings):
+    """Two sockets of one address share CHAT_RATE_PER_ADDRESS; each has room of its own."""
+    settings.CHAT_RATE = 3
+    settings.CHAT_RATE_PER_ADDRESS = 4
+    settings.CHAT_RATE_PERIOD = 60
+    a = await open_socket("?nick=Ana")
+    b = await open_socket("?nick=Bia")
+    try:
+        for sock, name in ((a, "a"), (b, "b")):
+            for i in range(3):
+                await sock.send(
+                    {"type": "message", "body": f"{name}{i}", "client_id": f"{name}{i}"}
+                )
+        error = await b.recv_type("error")
+        assert error["code"] == "rate_limited"
+        assert error["client_id"] == "b2"
+        assert 0 < error["retry_after"] <= 120
+        assert "address" in error["detail"]
+        assert await Message.objects.acount() == 4
+    finally:
+        await a.close()
+        await b.close()
+
+
+async def test_refused_per_address_message_does_not_use_the_socket_rate(settings):
+    settings.CHAT_RATE = 2
+    settings.CHAT_RATE_PER_ADDRESS = 1
+    settings.CHAT_RATE_PERIOD = 60
+    a = await open_socket("?nick=Ana")
+    try:
+        await a.send({"type": "message", "body": "one", "client_id": "r1"})
+        await a.recv_type("message")
+        await a.send({"type": "message", "body": "two", "client_id": "r2"})
+        assert (await a.recv_type("error"))["code"] == "rate_limited"
+        settings.CHAT_RATE_PER_ADDRESS = 0
+        await a.send({"type": "message", "body": "three", "client_id": "r3"})
+        assert (await a.recv_type("message"))["body"] == "three"
+    finally:
+        await a.close()
+
+
+async def test_hello_lists_the_address_limits(settings):
+    settings.CHAT_RATE_PER_ADDRESS = 25
+    sock = await open_socket("?nick=Ana")
+    try:
+        limits = sock.hello["limits"]
+        assert limits["rate_per_address"] == 25
+        assert limits["api_rate"] == settings.CHAT_API_RATE
+        assert limits["api_period"] == settings.CHAT_API_PERIOD
+    finally:
+        await sock.close()

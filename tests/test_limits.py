@@ -6,7 +6,15 @@ import time
 
 import pytest
 
-from chat.limits import RateLimiter, Throttle
+from chat.limits import (
+    RateLimiter,
+    Throttle,
+    WindowCounter,
+    previous_weight,
+    sliding_allows,
+    sliding_retry_after,
+    window_at,
+)
 
 
 class FakeClock:
@@ -248,3 +256,106 @@ def test_throttle_interval_counts_from_the_last_allowed_event(clock):
 def test_throttle_interval_zero_allows_every_event(clock):
     throttle = Throttle(interval=0, clock=clock)
     assert all(throttle.allow() for _ in range(100))
+
+
+def test_rate_limiter_refund_gives_the_last_event_back(clock):
+    rl = limiter(clock, rate=3)
+    fill(rl)
+    rl.refund()
+    assert rl.check() is None
+
+
+# --- Sliding window counter (per address) -----------------------------------------------
+
+
+def test_window_at_gives_index_and_elapsed():
+    assert window_at(1003.5, 10.0) == (100, pytest.approx(3.5))
+
+
+def test_previous_weight_is_one_at_the_start_and_shrinks():
+    assert previous_weight(0.0, 10.0) == 1.0
+    assert previous_weight(2.5, 10.0) == pytest.approx(0.75)
+
+
+def test_sliding_allows_up_to_rate_in_a_fresh_window():
+    allowed = [sliding_allows(previous=0, current=n, weight=1.0, rate=3) for n in range(4)]
+    assert allowed == [True, True, True, False]
+
+
+def test_sliding_allows_counts_the_previous_window_by_its_weight():
+    # 10 in the previous window, a quarter of which the sliding period still covers: 2.5.
+    assert sliding_allows(previous=10, current=1, weight=0.25, rate=5)
+    assert not sliding_allows(previous=10, current=2, weight=0.25, rate=5)
+
+
+def test_sliding_retry_after_waits_for_the_previous_window_to_slide_out():
+    # 10 before, 2 now, rate 5: allowed once 10 * w + 3 <= 5, i.e. w <= 0.2: at 8 s.
+    wait = sliding_retry_after(previous=10, current=2, elapsed=2.5, period=10.0, rate=5)
+    assert wait == pytest.approx(5.5)
+    assert sliding_allows(previous=10, current=2, weight=previous_weight(8.0, 10.0), rate=5)
+
+
+def test_sliding_retry_after_a_full_window_reaches_into_the_next():
+    # 5 of 5 now: in the next window they count as previous; 5 * w + 1 <= 5 at w = 0.8.
+    wait = sliding_retry_after(previous=0, current=5, elapsed=4.0, period=10.0, rate=5)
+    assert wait == pytest.approx(6.0 + 2.0)
+
+
+def counter(clock: FakeClock, *, rate: int = 3, period: float = 10.0) -> WindowCounter:
+    return WindowCounter(rate=rate, period=period, clock=clock)
+
+
+def test_window_counter_allows_rate_events_then_refuses():
+    wc = counter(FakeClock(1000.0), rate=3)
+    assert [wc.check("a") for _ in range(3)] == [None, None, None]
+    assert wc.check("a") == pytest.approx(10.0 + 10.0 * (1 - 2 / 3))
+
+
+def test_window_counter_keys_are_independent():
+    wc = counter(FakeClock(1000.0), rate=1)
+    assert wc.check("a") is None
+    assert wc.check("b") is None
+    assert wc.check("a") is not None
+
+
+def test_window_counter_caps_a_burst_across_a_window_boundary():
+    clock = FakeClock(1009.9)
+    wc = counter(clock, rate=3)
+    accepted = sum(wc.check("a") is None for _ in range(3))
+    clock.advance(0.2)  # the next window: the previous one still weighs 0.98
+    accepted += sum(wc.check("a") is None for _ in range(3))
+    assert accepted == 3
+
+
+def test_window_counter_allows_again_after_the_retry_after():
+    clock = FakeClock(1000.0)
+    wc = counter(clock, rate=3)
+    for _ in range(3):
+        wc.check("a")
+    clock.advance(wc.check("a") + 0.001)
+    assert wc.check("a") is None
+
+
+def test_window_counter_refused_events_are_not_counted():
+    clock = FakeClock(1000.0)
+    wc = counter(clock, rate=2)
+    wc.check("a")
+    wc.check("a")
+    for _ in range(50):
+        wc.check("a")
+    clock.advance(10.0 + 5.0 + 0.001)  # next window, half of it gone: 2 * 0.5 + 1 <= 2
+    assert wc.check("a") is None
+
+
+def test_window_counter_forgets_idle_keys():
+    clock = FakeClock(1000.0)
+    wc = counter(clock, rate=3)
+    wc.check("a")
+    clock.advance(20.0)
+    wc.check("b")
+    assert len(wc) == 1
+
+
+def test_window_counter_rate_zero_is_no_limit():
+    wc = counter(FakeClock(), rate=0)
+    assert all(wc.check("a") is None for _ in range(100))

@@ -392,3 +392,39 @@ def test_index_strings_are_translated_to_portuguese(client):
     strings = _page_strings(client)
     assert strings["modMuteName"] == "Silenciar %(nick)s por 10 minutos"
     assert strings["account"] == "conta conectada"
+
+
+# --- Rate limit per address (chat.address_limits) ------------------------------------------
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_api_past_the_rate_is_429_with_retry_after(async_client, settings):
+    settings.CHAT_API_RATE = 2
+    settings.CHAT_API_PERIOD = 60
+    statuses = [(await async_client.get(API)).status_code for _ in range(2)]
+    refused = await async_client.get(API)
+    assert statuses == [200, 200]
+    assert refused.status_code == 429
+    assert 1 <= int(refused["Retry-After"]) <= 120
+    body = json.loads(refused.content)
+    assert body["error"] == "rate_limited"
+    assert body["retry_after"] > 0
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_api_rate_is_per_address(async_client, settings, monkeypatch):
+    settings.CHAT_API_RATE = 1
+    settings.CHAT_API_PERIOD = 60
+    address = "10.0.0.1"
+    monkeypatch.setattr("chat.views.client_address", lambda request: address)
+    assert (await async_client.get(API)).status_code == 200
+    assert (await async_client.get(API)).status_code == 429
+    address = "10.0.0.2"
+    assert (await async_client.get(API)).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_api_rate_zero_is_no_limit(async_client, settings):
+    settings.CHAT_API_RATE = 0
+    for _ in range(5):
+        assert (await async_client.get(API)).status_code == 200
