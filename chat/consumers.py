@@ -15,7 +15,16 @@ from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
 
-from chat import address_limits, broadcast, metrics, moderation, protocol, retention, selectors, writer
+from chat import (
+    address_limits,
+    broadcast,
+    metrics,
+    moderation,
+    protocol,
+    retention,
+    selectors,
+    writer,
+)
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
