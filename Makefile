@@ -19,6 +19,10 @@ $(BIN)/.dev: requirements.txt requirements-dev.txt $(BIN)/.runtime
 	$(BIN)/pip install -q -r requirements-dev.txt
 	touch $@
 
+$(BIN)/.bench: requirements.txt requirements-bench.txt $(BIN)/.runtime
+	$(BIN)/pip install -q -r requirements-bench.txt
+	touch $@
+
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
@@ -50,6 +54,10 @@ test-browser: $(BIN)/.dev frontend/node_modules/.installed
 ## Rebuild the committed Tailwind CSS (needs Node; the server does not).
 css: frontend/node_modules/.installed
 	cd frontend && npm run build
+
+## The benchmark (needs Redis; docs/performance.md): e.g. make bench BENCH_ARGS=--quick
+bench: $(BIN)/.bench
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules test-artifacts

@@ -5,4 +5,4 @@ class ChatConfig(AppConfig):
     """The lobby chat."""
 
     name = "chat"
-    default_auto_field = "django.db.models.BigAutoField"
+    # The primary key type is DEFAULT_AUTO_FIELD in chatproject/settings.py (one place).

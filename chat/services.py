@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -13,8 +12,6 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.utils import timezone
 
 from chat.models import Message
-
-logger = logging.getLogger(__name__)
 
 # The columns written on insert, in this order (`id` comes from the database).
 _INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session", "user", "address")
