@@ -93,7 +93,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.moderator = False
         self.address = "-"
         self.guard: Guard | None = None
-        self.refresher: asyncio.Future[None] | None = None
         # Under daphne (chat.daphne_server): writes pre-built frame bytes, never blocks.
         self.write_frame: Any = None
         self.server_send: Any = None
@@ -202,8 +201,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.write_frame = frames["write_frame"]
             self.channel_layer.attach(self.channel_name, self.deliver)
             self.direct = True
-        if settings.CHAT_GROUP_REFRESH:
-            self.refresher = asyncio.ensure_future(self._refresh_groups())
         self.guard.watchers.add(self)
         if nick_error is not None:
             await self._refuse(nick_error)
@@ -214,8 +211,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         logger.info("disconnect session=%s code=%s", self.session, code)
         if self.direct:
             self.channel_layer.detach(self.channel_name)
-        if self.refresher is not None:
-            self.refresher.cancel()
         if self.guard is not None:
             self.guard.watchers.discard(self)
         if self.joined:
@@ -421,16 +416,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             # A resend of a stored message: acknowledge to the sender only.
             await self.send(text_data=text)
-
-    async def _refresh_groups(self) -> None:
-        """Re-join the groups before the layer's group expiry forgets this socket."""
-        while True:
-            await asyncio.sleep(settings.CHAT_GROUP_REFRESH)
-            try:
-                for group in self.groups:
-                    await self.channel_layer.group_add(group, self.channel_name)
-            except Exception as exc:
-                logger.warning("group refresh failed session=%s (%s)", self.session, exc)
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
         logger.warning("refused frame session=%s code=%s", self.session, exc.code)

@@ -226,26 +226,6 @@ async def test_redis_down_sends_get_unavailable_then_everything_recovers(
         await bia.close()
 
 
-# --- group expiry ------------------------------------------------------------------------
-
-
-async def test_socket_outliving_the_core_layers_group_expiry_still_receives(
-    daphne_factory, redis_url
-):
-    env = {"CHAT_LAYER": "core", "CHAT_GROUP_EXPIRY": "3"}
-    a = daphne_factory(redis_url=redis_url, name="expa", **env)
-    b = daphne_factory(redis_url=redis_url, name="expb", **env)
-    old = await ChatClient.connect(a.ws_url, nick="Old")
-    talker = await ChatClient.connect(b.ws_url, nick="Talker")
-    try:
-        await asyncio.sleep(8)
-        await talker.say("after the expiry")
-        assert (await old.recv_type("message", timeout=5))["body"] == "after the expiry"
-    finally:
-        await old.close()
-        await talker.close()
-
-
 # --- slow readers ------------------------------------------------------------------------
 
 
