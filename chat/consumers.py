@@ -13,11 +13,13 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat import broadcast, moderation, protocol, selectors, writer
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
+from chat.middleware import DATABASE_DOWN, REFUSAL
 from chat.naming import guest_nick, new_session_id
 from chat.presence import get_tracker
 from chat.serializers import message_to_frame
@@ -28,6 +30,8 @@ UNCAPPED = 10**9
 # How long a worker's first handshake waits for the sanctions to load from the database
 # (after that the worker knows them; if the database does not answer, it goes on without).
 GUARD_WAIT = 2.0
+# The reason a handshake is refused when Redis does not answer (chat.middleware says it).
+LAYER_DOWN = "the chat server cannot reach Redis (its channel layer); try again shortly"
 
 
 History = tuple[list[tuple[int, str]], bool]
@@ -112,8 +116,9 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await super().websocket_connect(message)
         except ConnectionError as exc:
-            logger.warning("handshake refused: channel layer unavailable (%s)", exc)
-            await self.close()
+            # chat.middleware.RefusedHandshakeLogger logs the refusal with its reason.
+            logger.debug("channel layer unavailable at handshake (%s)", exc)
+            await self.close(reason=LAYER_DOWN)
 
     async def websocket_disconnect(self, message: dict[str, Any]) -> None:
         """Leave the groups, run `disconnect()`, stop; without Channels' thread hop to clean
@@ -125,6 +130,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, then greet with session, history, who is online and the limits."""
+        refusal = self.scope.get(REFUSAL)
+        if refusal:
+            await self.close(reason=refusal)
+            return
         self.session = new_session_id()
         nick_param, after = parse_query(self.scope.get("query_string", b""))
         nick_error: protocol.ProtocolError | None = None
@@ -136,10 +145,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await self.guard.ready(timeout=GUARD_WAIT):
             logger.warning("sanctions not loaded yet; accepting without them")
         if self.user is not None:
-            self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
+            try:
+                self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
+            except DatabaseError:
+                await self.close(reason=DATABASE_DOWN)
+                return
         if self._banned(session=None):
-            logger.warning("handshake refused: banned client=%s", address)
-            await self.close()
+            await self.close(reason="banned from this chat")
             return
         if self.user is not None:
             # Signed in: the account's name, marked on every message (`account`).
@@ -156,8 +168,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.tracker = get_tracker()
         cap = settings.CHAT_MAX_SOCKETS_PER_IP
         if cap and await self.tracker.address_count(address) >= cap:
-            logger.warning("handshake refused: %s has %d sockets open (cap)", address, cap)
-            await self.close()
+            await self.close(
+                reason=f"too many open sockets from this address (the limit is {cap}); "
+                "close one and try again"
+            )
             return
         await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
         await self.accept()

@@ -9,11 +9,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "chatproject.settings")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat import daphne_server  # noqa: E402
-from chat.middleware import AuthStack, RefusedHandshakeLogger, ServerSendInScope  # noqa: E402
+from chat.middleware import (  # noqa: E402
+    AllowedHostsOriginCheck,
+    AuthStack,
+    RefusedHandshakeLogger,
+    ServerSendInScope,
+)
 from chat.routing import websocket_urlpatterns  # noqa: E402
 
 # When `daphne` starts this application: its server becomes chat.daphne_server's subclass
@@ -30,7 +34,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
             RefusedHandshakeLogger(
-                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))
+                AllowedHostsOriginCheck(AuthStack(URLRouter(websocket_urlpatterns)))
             )
         ),
     }

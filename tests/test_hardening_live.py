@@ -54,6 +54,29 @@ async def test_handshake_from_a_disallowed_origin_is_refused_with_403(
     assert "handshake refused" in server.log()
 
 
+@pytest.mark.parametrize(
+    ("origin", "reason"),
+    [
+        ("http://evil.example", "origin 'http://evil.example' is not allowed"),
+        (None, "no Origin header"),
+    ],
+    ids=["foreign", "missing"],
+)
+async def test_a_refused_handshake_says_why_in_its_body_and_its_log_line(
+    daphne_factory, redis_url, origin, reason
+):
+    server = daphne_factory(redis_url=redis_url, name="origin-why")
+    headers = {} if origin is None else {"Origin": origin}
+    with pytest.raises(websockets.InvalidStatus) as refused:
+        await websockets.connect(server.ws_url, additional_headers=headers, open_timeout=5)
+    response = refused.value.response
+    assert response.status_code == 403
+    assert response.headers["Content-Type"].startswith("text/plain")
+    assert reason in bytes(response.body).decode()
+    lines = [line for line in server.log().splitlines() if "handshake refused" in line]
+    assert len(lines) == 1 and "WARNING" in lines[0] and reason in lines[0]
+
+
 async def test_handshake_from_an_allowed_origin_is_accepted(daphne_factory, redis_url):
     server = daphne_factory(redis_url=redis_url, name="origin-ok")
     assert await handshake_status(server.ws_url, server.http_url) is None
@@ -78,6 +101,7 @@ async def test_sockets_per_address_are_capped_across_workers(daphne_factory, red
             with pytest.raises(websockets.InvalidStatus) as refused:
                 await ChatClient.connect(server.ws_url, nick="four")
             assert refused.value.response.status_code == 403
+            assert b"too many open sockets" in bytes(refused.value.response.body)
         # The open ones are unaffected.
         await open_[0].say("still fine")
         for client in open_:
