@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: run serve test test-fast test-browser lint css bench check-python clean
+.PHONY: run serve scale test test-fast test-browser lint css bench check-python clean
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed (Django 6.1); set PYTHON=python3.12 or see the README")'
@@ -36,6 +36,11 @@ run: $(BIN)/.runtime
 serve: $(BIN)/.runtime
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/daphne -b 127.0.0.1 -p $${PORT:-8000} chatproject.asgi:application
+
+## Scaled out on this machine: two daphne workers behind nginx on http://127.0.0.1:8080/
+## (needs Redis and nginx; Ctrl-C stops all). Runs deploy/scale-local.sh, which says more.
+scale: $(BIN)/.runtime
+	BIN=$(BIN) deploy/scale-local.sh
 
 ## Install and run every test: lint, unit, consumer, cross-process (real Redis, real
 ## daphne), then the browser tests (headless Chromium) in their own pytest run.

@@ -372,3 +372,22 @@ def test_a_module_logger_is_used(path: str) -> None:
     match = re.search(r"^(\w+) = logging\.getLogger\(", text, re.MULTILINE)
     if match:
         assert re.search(rf"\b{match.group(1)}\.\w+\(", text), f"{path}: unused logger"
+
+
+# --- the two nginx configurations ------------------------------------------------------------
+
+
+def _proxy_directives(path: Path) -> list[str]:
+    text = re.sub(r"#[^\n]*", "", path.read_text(encoding="utf-8"))
+    return sorted(
+        " ".join(line.split())
+        for line in text.splitlines()
+        if line.strip().startswith(("proxy_", "map ", "least_conn", "keepalive"))
+        and not line.strip().startswith("proxy_temp_path")
+    )
+
+
+def test_the_local_nginx_proxies_as_the_docker_one() -> None:
+    assert _proxy_directives(ROOT / "deploy" / "nginx.local.conf") == _proxy_directives(
+        ROOT / "deploy" / "nginx.conf"
+    )
