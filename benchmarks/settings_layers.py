@@ -8,6 +8,7 @@ restart (pubsub sockets went deaf here; core forgets group members), so never de
 """
 
 import os
+from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 
@@ -17,7 +18,7 @@ from chatproject.settings import CHANNEL_LAYERS, CHAT_REDIS_PREFIX
 # "broadcast" (the product's layer), "pubsub" or "core".
 BENCH_CHAT_LAYER = os.environ.get("BENCH_CHAT_LAYER", "broadcast")
 
-_CONFIG = CHANNEL_LAYERS["default"].get("CONFIG", {})
+_CONFIG: Any = CHANNEL_LAYERS["default"].get("CONFIG", {})
 if BENCH_CHAT_LAYER != "broadcast" and "hosts" not in _CONFIG:
     raise ImproperlyConfigured("BENCH_CHAT_LAYER needs REDIS_URL")
 if BENCH_CHAT_LAYER == "core":

@@ -95,7 +95,7 @@ class RefusedHandshakeLogger:
 class ExplainingOriginValidator(OriginValidator):
     """Channels' `OriginValidator`, whose refusal says why (a missing or a foreign origin)."""
 
-    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
         """Pass an allowed origin on; refuse any other with a reason."""
         raw = dict(scope.get("headers", [])).get(b"origin")
         parsed = None
@@ -103,7 +103,8 @@ class ExplainingOriginValidator(OriginValidator):
             with contextlib.suppress(UnicodeDecodeError, ValueError):
                 parsed = urlparse(raw.decode("latin-1"))
         if self.valid_origin(parsed):
-            return await self.application(scope, receive, send)
+            application: Any = self.application
+            return await application(scope, receive, send)
         if raw is None:
             reason = (
                 "no Origin header; a client other than a browser must send one naming a host "

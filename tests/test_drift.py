@@ -391,3 +391,61 @@ def test_the_local_nginx_proxies_as_the_docker_one() -> None:
     assert _proxy_directives(ROOT / "deploy" / "nginx.local.conf") == _proxy_directives(
         ROOT / "deploy" / "nginx.conf"
     )
+
+
+# --- the README's command blocks ---------------------------------------------------------------
+
+
+def readme_commands() -> list[list[str]]:
+    """Each command of the README's ```sh blocks as words: continuations joined, comments
+    and environment assignments dropped."""
+    commands = []
+    for block in re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL):
+        for line in block.replace("\\\n", " ").splitlines():
+            words = line.split("#", 1)[0].split()
+            while words and re.match(r"^[A-Z_]+=", words[0]):
+                words.pop(0)
+            if words:
+                commands.append(words)
+    return commands
+
+
+def test_every_readme_command_starts_with_a_program_we_have_or_document() -> None:
+    venv_bin = Path(sys.executable).parent
+    unknown = []
+    for words in readme_commands():
+        program = words[0]
+        if program.startswith(".venv/bin/"):
+            if not (venv_bin / program.removeprefix(".venv/bin/")).exists():
+                unknown.append(words)
+        elif program not in {"make", "cp", "docker"}:
+            unknown.append(words)
+    assert unknown == []
+
+
+def test_every_file_a_readme_command_names_exists() -> None:
+    tops = {p.name for p in ROOT.iterdir()}
+    named = {
+        word
+        for words in readme_commands()
+        for word in words[1:]
+        if word.split("/")[0] in tops and not word.startswith("-")
+    }
+    assert "examples/client.py" in named
+    assert sorted(w for w in named if not (ROOT / w).exists()) == []
+
+
+def test_the_readmes_uvicorn_command_is_the_tested_one() -> None:
+    from tests.live import Uvicorn
+
+    (readme,) = [words for words in readme_commands() if words[0].endswith("/uvicorn")]
+    tested = Uvicorn(env={}, name="drift").command()
+    assert readme[1:] == [
+        "chatproject.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "8001",
+        *tested[5:-1],
+    ]
+    assert tested[1:5] == ["--host", "127.0.0.1", "--port", tested[4]]
