@@ -287,11 +287,14 @@ def test_every_phony_target_is_defined() -> None:
     assert set(phony.group(1).split()) - makefile_targets() == set()
 
 
-def test_every_variable_the_readme_names_is_read_somewhere() -> None:
+@pytest.mark.parametrize(
+    "doc", ["README.md", "docs/performance.md", "docs/scaling.md", "Dockerfile", ".env.example"]
+)
+def test_every_variable_a_doc_names_is_read_somewhere(doc: str) -> None:
     named = set(
         re.findall(
             r"\b((?:DJANGO|CHAT|REDIS|DATABASE|SQLITE)_[A-Z0-9_]+)\b",
-            README.read_text(encoding="utf-8"),
+            (ROOT / doc).read_text(encoding="utf-8"),
         )
     )
     assert named - settings_defaults().keys() - OTHER_VARIABLES == set()
