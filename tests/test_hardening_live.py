@@ -226,9 +226,13 @@ async def test_redis_down_sends_get_unavailable_then_everything_recovers(
 
         # New handshakes fail fast instead of hanging.
         started = time.monotonic()
-        with pytest.raises((websockets.InvalidStatus, websockets.InvalidHandshake, OSError)):
+        with pytest.raises(
+            (websockets.InvalidStatus, websockets.InvalidHandshake, OSError)
+        ) as refused:
             await ChatClient.connect(b.ws_url, nick="New", timeout=10)
         assert time.monotonic() - started < 5
+        if isinstance(refused.value, websockets.InvalidStatus):
+            assert b"cannot reach Redis" in bytes(refused.value.response.body)
 
         await asyncio.sleep(3)
         private_redis.start()
