@@ -333,6 +333,12 @@ def test_no_file_cites_a_markdown_file_that_is_not_there(folder: str) -> None:
     assert missing == set()
 
 
+def test_the_readme_layout_names_every_module_of_the_app() -> None:
+    layout = README.read_text(encoding="utf-8").split("## Layout", 1)[1]
+    modules = {p.name for p in (ROOT / "chat").glob("*.py") if p.name != "__init__.py"}
+    assert sorted(m for m in modules if f"`{m}`" not in layout) == []
+
+
 # --- requirements and loggers ----------------------------------------------------------------
 
 
