@@ -372,6 +372,26 @@ def test_every_package_the_code_imports_is_pinned_in_requirements() -> None:
     assert undeclared == {}
 
 
+# Runtime pins that the code does not import by name, and why they are runtime all the same.
+USED_WITHOUT_IMPORT = {
+    "servestatic": "named in INSTALLED_APPS and MIDDLEWARE",
+    "psycopg": "Django's PostgreSQL backend loads it",
+    "psycopg-pool": "Django's connection pool (DATABASE_POOL) loads it",
+    "uvicorn": "the optional ASGI server (README, 'Other ASGI servers')",
+    "websockets": "uvicorn's WebSocket implementation (--ws websockets-sansio)",
+}
+
+
+def test_every_runtime_pin_is_used() -> None:
+    distributions = importlib.metadata.packages_distributions()
+    imported = {
+        d.lower().replace("_", "-")
+        for module in _imported_top_levels()
+        for d in distributions.get(module, [])
+    }
+    assert _pinned() - imported - USED_WITHOUT_IMPORT.keys() == set()
+
+
 @pytest.mark.parametrize(
     "path",
     sorted(p.relative_to(ROOT).as_posix() for d in SOURCE_DIRS for p in (ROOT / d).glob("*.py")),
