@@ -321,6 +321,17 @@ def test_every_path_the_readme_names_exists() -> None:
     assert sorted(p for p in paths if not (ROOT / p).exists()) == []
 
 
+@pytest.mark.parametrize("doc", ["docs/performance.md", "docs/scaling.md", ".env.example"])
+def test_every_path_a_doc_names_exists(doc: str) -> None:
+    # Benchmark results are named as examples of the output; they are gitignored.
+    paths = {
+        p
+        for p in _named_paths((ROOT / doc).read_text(encoding="utf-8"))
+        if not p.startswith("benchmarks/results/")
+    }
+    assert sorted(p for p in paths if not (ROOT / p).exists()) == []
+
+
 @pytest.mark.parametrize("folder", ["chat", "chatproject", "tests", "benchmarks", "docs"])
 def test_no_file_cites_a_markdown_file_that_is_not_there(folder: str) -> None:
     missing = set()
