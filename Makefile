@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: run serve test test-fast test-browser lint css bench check-python clean lock wheels
+.PHONY: run serve scale test test-fast test-browser lint css bench check-python clean lock wheels
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed (Django 6.1); set PYTHON=python3.12 or see the README")'
@@ -21,6 +21,10 @@ $(BIN)/.dev: requirements-dev.lock $(BIN)/.runtime
 	$(BIN)/pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
 
+$(BIN)/.bench: requirements-bench.lock $(BIN)/.runtime
+	$(BIN)/pip install -q --require-hashes -r requirements-bench.lock
+	touch $@
+
 frontend/node_modules/.installed: frontend/package.json frontend/package-lock.json
 	cd frontend && npm ci --no-audit --no-fund
 	touch $@
@@ -34,6 +38,11 @@ run: $(BIN)/.runtime
 serve: $(BIN)/.runtime
 	$(DEV_ENV) $(BIN)/python manage.py migrate --noinput
 	$(DEV_ENV) $(BIN)/daphne -b 127.0.0.1 -p $${PORT:-8000} chatproject.asgi:application
+
+## Scaled out on this machine: two daphne workers behind nginx on http://127.0.0.1:8080/
+## (needs Redis and nginx; Ctrl-C stops all). Runs deploy/scale-local.sh, which says more.
+scale: $(BIN)/.runtime
+	BIN=$(BIN) deploy/scale-local.sh
 
 ## Install and run every test: lint, unit, consumer, cross-process (real Redis, real
 ## daphne), then the browser tests (headless Chromium) in their own pytest run.
@@ -71,6 +80,10 @@ lock: $(BIN)/.dev
 ## --require-hashes -r requirements-dev.lock` then needs no network.
 wheels: $(BIN)/.runtime
 	$(BIN)/pip download -q --require-hashes -r requirements-dev.lock -d wheels
+
+## The benchmark (needs Redis; docs/performance.md): e.g. make bench BENCH_ARGS=--quick
+bench: $(BIN)/.bench
+	$(BIN)/python -m benchmarks.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) frontend/node_modules test-artifacts

@@ -95,6 +95,9 @@ def catalog(db: str) -> list[servers.ServerSpec]:
         servers.ServerSpec(f"uvicorn x1 {db}", "uvicorn", 1, db),
         servers.ServerSpec(f"uvicorn x2 {db}", "uvicorn", 2, db),
         servers.ServerSpec(f"uvicorn x2 {db} conn60", "uvicorn", 2, db, POOLED),
+        # channels-redis's layers, for comparison only (benchmarks/settings_layers.py).
+        servers.ServerSpec(f"daphne x2 {db} pubsub", "daphne", 2, db, layer="pubsub"),
+        servers.ServerSpec(f"daphne x2 {db} core", "daphne", 2, db, layer="core"),
     ]
 
 

@@ -36,6 +36,9 @@ class ServerSpec:
     procs: int = 1
     db: str | None = None  # "sqlite" or "pg" for the product
     env: tuple[tuple[str, str], ...] = ()
+    # The product's channel layer: "broadcast" (its own), or channels-redis's "pubsub" or
+    # "core" for comparison (benchmarks/settings_layers.py; the product offers only its own).
+    layer: str = "broadcast"
 
     @property
     def is_product(self) -> bool:
@@ -153,7 +156,9 @@ def pg_reachable(url: str) -> bool:
         return False
 
 
-def product_env(*, db_url: str, redis_url: str, prefix: str, extra: dict[str, str]) -> dict:
+def product_env(
+    *, db_url: str, redis_url: str, prefix: str, extra: dict[str, str], layer: str = "broadcast"
+) -> dict:
     """The environment of a product process: production settings, limits off for load."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DJANGO_", "REDIS_"))}
     env.update(
@@ -169,6 +174,8 @@ def product_env(*, db_url: str, redis_url: str, prefix: str, extra: dict[str, st
         CHAT_SHUTDOWN_GRACE="1",
         PYTHONUNBUFFERED="1",
     )
+    if layer != "broadcast":
+        env.update(DJANGO_SETTINGS_MODULE="benchmarks.settings_layers", BENCH_CHAT_LAYER=layer)
     env.update(extra)
     return env
 
@@ -253,6 +260,7 @@ def start(
                     redis_url=redis_url,
                     prefix=prefix,
                     extra=dict(spec.env),
+                    layer=spec.layer,
                 )
                 if spec.is_product
                 else {**os.environ, **dict(spec.env)}

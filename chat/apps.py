@@ -8,7 +8,7 @@ class ChatConfig(AppConfig):
     """The lobby chat."""
 
     name = "chat"
-    default_auto_field = "django.db.models.BigAutoField"
+    # The primary key type is DEFAULT_AUTO_FIELD in chatproject/settings.py (one place).
 
     def ready(self) -> None:
         """Warn about the in-memory layer here, not in settings: logging is configured now,

@@ -14,6 +14,7 @@ from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.db import DatabaseError
 
 from chat import (
     address_limits,
@@ -28,6 +29,7 @@ from chat import (
 from chat.daphne_server import EXTENSION as FRAMES_EXTENSION
 from chat.guard import Guard, get_guard
 from chat.limits import RateLimiter, Throttle
+from chat.middleware import DATABASE_DOWN, REFUSAL
 from chat.naming import guest_nick, new_session_id
 from chat.presence import get_tracker
 from chat.serializers import message_to_frame
@@ -38,6 +40,8 @@ UNCAPPED = 10**9
 # How long a worker's first handshake waits for the sanctions to load from the database
 # (after that the worker knows them; if the database does not answer, it goes on without).
 GUARD_WAIT = 2.0
+# The reason a handshake is refused when Redis does not answer (chat.middleware says it).
+LAYER_DOWN = "the chat server cannot reach Redis (its channel layer); try again shortly"
 
 
 History = tuple[list[tuple[int, str]], bool]
@@ -106,7 +110,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.moderator = False
         self.address = "-"
         self.guard: Guard | None = None
-        self.refresher: asyncio.Future[None] | None = None
         # Under daphne (chat.daphne_server): writes pre-built frame bytes, never blocks.
         self.write_frame: Any = None
         self.server_send: Any = None
@@ -126,11 +129,10 @@ class ChatConsumer(AsyncWebsocketConsumer):
         try:
             await super().websocket_connect(message)
         except ConnectionError as exc:
-            logger.warning(
-                "handshake refused: channel layer unavailable (%s)", exc, extra=self._log_fields()
-            )
+            # chat.middleware.RefusedHandshakeLogger logs the refusal with its reason.
+            logger.debug("channel layer unavailable at handshake (%s)", exc)
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_LAYER).inc()
-            await self.close()
+            await self.close(reason=LAYER_DOWN)
 
     async def websocket_disconnect(self, message: WebSocketDisconnectEvent) -> None:
         """Leave the groups, run `disconnect()`, stop; without Channels' thread hop to clean
@@ -142,6 +144,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
 
     async def connect(self) -> None:
         """Accept, then greet with session, history, who is online and the limits."""
+        refusal = str(self.scope.get(REFUSAL) or "")
+        if refusal:
+            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_DATABASE).inc()
+            await self.close(reason=refusal)
+            return
         self.session = new_session_id()
         nick_param, after = parse_query(self.scope.get("query_string", b""))
         nick_error: protocol.ProtocolError | None = None
@@ -153,11 +160,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if not await self.guard.ready(timeout=GUARD_WAIT):
             logger.warning("sanctions not loaded yet; accepting without them")
         if self.user is not None:
-            self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
+            try:
+                self.moderator = await database_sync_to_async(selectors.can_moderate)(self.user)
+            except DatabaseError:
+                metrics.DATABASE_ERRORS.labels(where="handshake").inc()
+                metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_DATABASE).inc()
+                await self.close(reason=DATABASE_DOWN)
+                return
         if self._banned(session=None):
-            logger.warning("handshake refused: banned client=%s", address, extra=self._log_fields())
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_BANNED).inc()
-            await self.close()
+            await self.close(reason="banned from this chat")
             return
         if self.user is not None:
             # Signed in: the account's name, marked on every message (`account`).
@@ -174,14 +186,11 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.tracker = get_tracker()
         cap = settings.CHAT_MAX_SOCKETS_PER_IP
         if cap and await self.tracker.address_count(address) >= cap:
-            logger.warning(
-                "handshake refused: %s has %d sockets open (cap)",
-                address,
-                cap,
-                extra=self._log_fields(cap=cap),
-            )
             metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_PER_ADDRESS).inc()
-            await self.close()
+            await self.close(
+                reason=f"too many open sockets from this address (the limit is {cap}); "
+                "close one and try again"
+            )
             return
         await self.channel_layer.group_add(self.tracker.local_group, self.channel_name)
         await self.accept()
@@ -231,8 +240,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
             self.write_frame = frames["write_frame"]
             self.channel_layer.attach(self.channel_name, self.deliver)
             self.direct = True
-        if settings.CHAT_GROUP_REFRESH:
-            self.refresher = asyncio.ensure_future(self._refresh_groups())
         self.guard.watchers.add(self)
         metrics.HANDSHAKES_ACCEPTED.inc()
         if nick_error is not None:
@@ -249,8 +256,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         if self.direct:
             assert broadcast.has_direct_delivery(self.channel_layer)  # as `connect()` found
             self.channel_layer.detach(self.channel_name)
-        if self.refresher is not None:
-            self.refresher.cancel()
         if self.guard is not None:
             self.guard.watchers.discard(self)
         if self.joined:
@@ -520,21 +525,6 @@ class ChatConsumer(AsyncWebsocketConsumer):
         else:
             # A resend of a stored message: acknowledge to the sender only.
             await self.send(text_data=text)
-
-    async def _refresh_groups(self) -> None:
-        """Re-join the groups before the layer's group expiry forgets this socket."""
-        while True:
-            await asyncio.sleep(settings.CHAT_GROUP_REFRESH)
-            try:
-                for group in self.groups:
-                    await self.channel_layer.group_add(group, self.channel_name)
-            except Exception as exc:
-                logger.warning(
-                    "group refresh failed session=%s (%s)",
-                    self.session,
-                    exc,
-                    extra=self._log_fields(),
-                )
 
     async def _refuse(self, exc: protocol.ProtocolError) -> None:
         logger.warning(

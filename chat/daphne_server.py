@@ -26,6 +26,11 @@ What the subclasses add:
   lines to stdout; with `access_via_logging` (DJANGO_LOG_FORMAT=json) each entry goes to
   the `daphne.access` logger instead, with its fields as `extra`, so that every line of
   the worker's output is one JSON object.
+- **Refusals that say why.** daphne answers a handshake the application closes before
+  accepting with a bare 403. The server offers ASGI's `websocket.http.response` extension
+  instead (a "denial response": `websocket.http.response.start`, then `.body`), and the
+  protocol writes that response, status, headers and body, in place of autobahn's bare one;
+  chat.middleware uses it to tell a client why it was refused.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
@@ -39,6 +44,7 @@ install when any did (logging why), and tests/test_daphne_server.py fails.
 from __future__ import annotations
 
 import asyncio
+import http
 import inspect
 import logging
 import sys
@@ -54,6 +60,8 @@ logger = logging.getLogger(__name__)
 TESTED_VERSIONS = {"daphne": "4.2.3", "twisted": "26.10.0", "autobahn": "26.10.2"}
 # The scope extension that carries `write_frame` (ASGI: scope["extensions"]).
 EXTENSION = "chat.frames"
+# ASGI's extension for an HTTP response in place of the handshake (a denial response).
+DENIAL_EXTENSION = "websocket.http.response"
 
 
 def buffered_bytes(transport: Any) -> int:
@@ -78,6 +86,7 @@ def version_mismatches() -> dict[str, tuple[str, str]]:
 def missing_internals() -> list[str]:
     """The private attributes these subclasses use that the installed packages lack."""
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+    from autobahn.websocket.protocol import WebSocketServerProtocol as AutobahnServerProtocol
     from daphne.cli import CommandLineInterface
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
@@ -94,6 +103,15 @@ def missing_internals() -> list[str]:
         "daphne.ws_protocol.WebSocketFactory.protocol": getattr(WebSocketFactory, "protocol", None)
         is WebSocketProtocol,
         "daphne.ws_protocol.WebSocketProtocol.serverSend": hasattr(WebSocketProtocol, "serverSend"),
+        "daphne.ws_protocol.WebSocketProtocol.handle_reply": hasattr(
+            WebSocketProtocol, "handle_reply"
+        ),
+        "daphne.ws_protocol.WebSocketProtocol.serverReject fails the handshake": (
+            "self.handshake_deferred.errback(" in inspect.getsource(WebSocketProtocol.serverReject)
+        ),
+        "autobahn failHandshake writes through sendHttpErrorResponse": (
+            "self.sendHttpErrorResponse(" in inspect.getsource(AutobahnServerProtocol.failHandshake)
+        ),
         "autobahn WebSocketProtocol.sendData": hasattr(AutobahnProtocol, "sendData"),
         "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
         in inspect.getsource(AutobahnProtocol),
@@ -191,7 +209,41 @@ def build_server_class(
     from twisted.internet import defer, tcp
 
     class ChatWebSocketProtocol(WebSocketProtocol):
-        """daphne's protocol with bounded, immediate writes and `write_frame`."""
+        """daphne's protocol with bounded, immediate writes, `write_frame`, and denial
+        responses (ASGI `websocket.http.response`)."""
+
+        # A denial response being received from the application: status, headers, body.
+        _denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
+        # The complete denial response, written when the handshake fails.
+        _denial_response: bytes | None = None
+
+        def handle_reply(self, message: dict[str, Any]) -> None:
+            """daphne's handling of application messages, plus denial responses."""
+            kind = message.get("type")
+            if kind == "websocket.http.response.start":
+                if self.state != self.STATE_CONNECTING or self._denial is not None:
+                    raise ValueError("A denial response can only start before the handshake")
+                self._denial = (int(message["status"]), list(message.get("headers", [])), [])
+            elif kind == "websocket.http.response.body":
+                if self._denial is None:
+                    raise ValueError("websocket.http.response.body before .start")
+                self._denial[2].append(bytes(message.get("body", b"")))
+                if not message.get("more_body", False):
+                    self._denial_response = _http_response(*self._denial)
+                    # daphne's rejection (bookkeeping, log) then autobahn's failHandshake,
+                    # which writes through sendHttpErrorResponse below.
+                    self.serverReject()
+            else:
+                super().handle_reply(message)
+
+        def sendHttpErrorResponse(
+            self, code: int, reason: str, responseHeaders: Any = None
+        ) -> None:
+            """autobahn's bare error response, or the application's denial response."""
+            if self._denial_response is None:
+                super().sendHttpErrorResponse(code, reason, responseHeaders)
+            else:
+                self.sendData(self._denial_response)
 
         def serverSend(self, content: Any, binary: bool = False) -> None:
             """Send one ASGI `websocket.send`, unless the client is over the backlog."""
@@ -300,10 +352,12 @@ def build_server_class(
             self._ws_factory = factory
 
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
-            """Offer `write_frame` to the application of every WebSocket."""
+            """Offer `write_frame` and denial responses to the application of every
+            WebSocket."""
             if isinstance(protocol, ChatWebSocketProtocol):
                 extensions = scope.setdefault("extensions", {})
                 extensions[EXTENSION] = {"write_frame": protocol.write_frame}
+                extensions[DENIAL_EXTENSION] = {}
             return super().create_application(protocol, scope)
 
         def kill_all_applications(self) -> Any:
@@ -326,6 +380,26 @@ def build_server_class(
             return waited
 
     return ChatServer
+
+
+def _http_response(status: int, headers: list[tuple[bytes, bytes]], chunks: list[bytes]) -> bytes:
+    """An HTTP/1.1 response that ends the connection, from an ASGI denial response."""
+    try:
+        phrase = http.HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Refused"
+    body = b"".join(chunks)
+    lines = [f"HTTP/1.1 {status} {phrase}".encode("latin-1")]
+    for name, value in headers:
+        name, value = bytes(name), bytes(value)
+        # The length and the connection are this response's own; no header may break a line.
+        if name.lower() in (b"content-length", b"connection", b"transfer-encoding"):
+            continue
+        if any(c in name + value for c in (b"\r", b"\n")):
+            continue
+        lines.append(name + b": " + value)
+    lines += [b"Content-Length: " + str(len(body)).encode(), b"Connection: close"]
+    return b"\r\n".join(lines) + b"\r\n\r\n" + body
 
 
 async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None:

@@ -1,6 +1,7 @@
 """A Redis broadcast channel layer: one PUBLISH per group message, one decode per worker.
 
-Why not channels-redis (both of its layers stay selectable through CHAT_LAYER):
+Why not channels-redis (the product does not offer its layers; the benchmark runs them for
+comparison through benchmarks/settings_layers.py):
 
 - `RedisChannelLayer` ("core") pushes one Redis entry per group member and drops messages
   for a member over `capacity`; its group membership lives in Redis, so after a Redis restart

@@ -2,24 +2,53 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from typing import Any
+from urllib.parse import urlparse
 
 from channels.auth import AuthMiddleware
-from channels.security import websocket as channels_security
+from channels.security.websocket import AllowedHostsOriginValidator, OriginValidator
 from channels.sessions import CookieMiddleware, SessionMiddleware
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 
 from chat import metrics
 
 logger = logging.getLogger(__name__)
 
+# Set in the scope by a middleware that found the handshake cannot go on; the consumer
+# refuses it with this reason before doing anything else.
+REFUSAL = "chat.refusal"
+DATABASE_DOWN = "the database is unavailable; try again shortly"
+
+
+# The ASGI extension for an HTTP response in place of a WebSocket handshake ("denial
+# response"); uvicorn offers it, and daphne through chat.daphne_server.
+DENIAL_EXTENSION = "websocket.http.response"
+# Longest Origin value repeated in a refusal's body and log line.
+_MAX_ORIGIN_SHOWN = 100
+
+
+async def refuse(receive: Any, send: Any, *, reason: str) -> None:
+    """Refuse a handshake before any consumer runs: close before accepting, saying why.
+
+    `RefusedHandshakeLogger` logs the reason and, where the server allows it, sends it as
+    the body of the 403.
+    """
+    message = await receive()
+    if message["type"] == "websocket.connect":
+        await send({"type": "websocket.close", "reason": reason})
+
 
 class RefusedHandshakeLogger:
-    """Logs every WebSocket handshake refused (403) by anything inside it: the origin check,
-    the per-address cap or an unavailable channel layer. Adds no work to accepted sockets
-    beyond one flag check per outgoing event."""
+    """Logs every WebSocket handshake refused by anything inside it (the origin check, the
+    per-address cap, a ban, Redis or the database unavailable), with the reason given in the
+    `websocket.close` (ASGI's `reason`), and tells the client that reason: where the server
+    offers the `websocket.http.response` extension, the refusal becomes a 403 whose plain-text
+    body is the reason; elsewhere a bare 403. Adds no work to accepted sockets beyond one flag
+    check per outgoing event."""
 
     def __init__(self, app: Any) -> None:
         self.app = app
@@ -27,26 +56,74 @@ class RefusedHandshakeLogger:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
         """Wrap `send` to notice a close that comes before any accept."""
         accepted = False
+        denied = False
 
         async def watching_send(message: dict[str, Any]) -> None:
-            nonlocal accepted
+            nonlocal accepted, denied
             kind = message["type"]
             if kind == "websocket.accept":
                 accepted = True
             elif kind == "websocket.close" and not accepted:
+                if denied:
+                    return  # already answered with a denial response
+                reason = message.get("reason") or "refused by the application"
                 headers = dict(scope.get("headers", []))
                 client = scope.get("client") or ("-",)
-                origin = headers.get(b"origin", b"-").decode("latin-1")
+                origin = headers.get(b"origin", b"-").decode("latin-1")[:_MAX_ORIGIN_SHOWN]
                 logger.warning(
-                    "handshake refused path=%s client=%s origin=%s",
+                    "handshake refused: %s path=%s client=%s origin=%s",
+                    reason,
                     scope.get("path"),
                     client[0],
                     origin,
                     extra={"path": scope.get("path"), "client": client[0], "origin": origin},
                 )
+                if DENIAL_EXTENSION in (scope.get("extensions") or {}):
+                    denied = True
+                    await send(
+                        {
+                            "type": "websocket.http.response.start",
+                            "status": 403,
+                            "headers": [(b"content-type", b"text/plain; charset=utf-8")],
+                        }
+                    )
+                    body = f"WebSocket handshake refused: {reason}\n".encode()
+                    await send({"type": "websocket.http.response.body", "body": body})
+                    return
             await send(message)
 
         return await self.app(scope, receive, watching_send)
+
+
+class ExplainingOriginValidator(OriginValidator):
+    """Channels' `OriginValidator`, whose refusal says why (a missing or a foreign origin)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> Any:
+        """Pass an allowed origin on; refuse any other with a reason."""
+        raw = dict(scope.get("headers", [])).get(b"origin")
+        parsed = None
+        if raw is not None:
+            with contextlib.suppress(UnicodeDecodeError, ValueError):
+                parsed = urlparse(raw.decode("latin-1"))
+        if self.valid_origin(parsed):
+            application: Any = self.application
+            return await application(scope, receive, send)
+        if raw is None:
+            reason = (
+                "no Origin header; a client other than a browser must send one naming a host "
+                "this server allows (DJANGO_ALLOWED_HOSTS)"
+            )
+        else:
+            shown = raw.decode("latin-1")[:_MAX_ORIGIN_SHOWN]
+            reason = f"origin {shown!r} is not allowed (DJANGO_ALLOWED_HOSTS)"
+        metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_ORIGIN).inc()
+        return await refuse(receive, send, reason=reason)
+
+
+def AllowedHostsOriginCheck(application: Any) -> ExplainingOriginValidator:  # noqa: N802
+    """Channels' `AllowedHostsOriginValidator` (the hosts of ALLOWED_HOSTS) with reasons."""
+    base = AllowedHostsOriginValidator(application)
+    return ExplainingOriginValidator(base.application, base.allowed_origins)
 
 
 class ServerSendInScope:
@@ -74,31 +151,21 @@ class GuestAwareAuthMiddleware(AuthMiddleware):
     per guest handshake for nothing."""
 
     async def resolve_scope(self, scope: Any) -> None:  # the stubs: a closed TypedDict
-        """The user of the handshake; AnonymousUser when there is no session cookie."""
+        """The user of the handshake; AnonymousUser when there is no session cookie.
+
+        When the session cannot be read (the database is down), the scope says so in
+        `chat.refusal` and the consumer refuses the handshake with that reason.
+        """
         if settings.SESSION_COOKIE_NAME not in scope.get("cookies", {}):
             scope["user"]._wrapped = AnonymousUser()
             return
-        await super().resolve_scope(scope)
+        try:
+            await super().resolve_scope(scope)
+        except DatabaseError:
+            scope["user"]._wrapped = AnonymousUser()
+            scope[REFUSAL] = DATABASE_DOWN
 
 
 def AuthStack(inner: Any) -> Any:  # noqa: N802 (named like Channels' AuthMiddlewareStack)
     """Channels' AuthMiddlewareStack with the guest fast path."""
     return CookieMiddleware(SessionMiddleware(GuestAwareAuthMiddleware(inner)))
-
-
-class CountingOriginValidator(channels_security.OriginValidator):
-    """Channels' OriginValidator, counting the handshakes it refuses
-    (chat_handshakes_refused_total{reason="origin"})."""
-
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        """Channels' check; a refusal is counted."""
-        valid = bool(super().valid_origin(parsed_origin))
-        if not valid:
-            metrics.HANDSHAKES_REFUSED.labels(reason=metrics.REFUSED_ORIGIN).inc()
-        return valid
-
-
-def AllowedHostsOriginValidator(inner: Any) -> Any:  # noqa: N802 (named like Channels')
-    """Channels' AllowedHostsOriginValidator (origins from ALLOWED_HOSTS), counting refusals."""
-    origins = channels_security.AllowedHostsOriginValidator(inner).allowed_origins
-    return CountingOriginValidator(inner, origins)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
@@ -15,8 +14,6 @@ from django.db.models import Field
 from django.utils import timezone
 
 from chat.models import Message
-
-logger = logging.getLogger(__name__)
 
 # The columns written on insert, in this order (`id` comes from the database).
 _INSERT_FIELDS = ("nick", "body", "sent_at", "client_id", "session", "user", "address")

@@ -12,10 +12,8 @@ from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 from django.conf import settings  # noqa: E402
 
 from chat import daphne_server  # noqa: E402
-
-# Channels' AllowedHostsOriginValidator, counting refused origins (chat.metrics).
 from chat.middleware import (  # noqa: E402
-    AllowedHostsOriginValidator,
+    AllowedHostsOriginCheck,
     AuthStack,
     RefusedHandshakeLogger,
     ServerSendInScope,
@@ -38,7 +36,7 @@ application = ProtocolTypeRouter(
         "http": django_asgi_app,
         "websocket": ServerSendInScope(
             RefusedHandshakeLogger(
-                AllowedHostsOriginValidator(AuthStack(URLRouter(websocket_urlpatterns)))
+                AllowedHostsOriginCheck(AuthStack(URLRouter(websocket_urlpatterns)))
             )
         ),
     }

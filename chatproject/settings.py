@@ -122,12 +122,9 @@ elif (
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Channel layer -------------------------------------------------------------------------
+# chat.layers: one publish per message, worker-local groups, survives Redis restarts; the
+# README says why not channels-redis's layers (benchmarks/settings_layers.py runs those).
 REDIS_URL = env_str("REDIS_URL", default="")
-# Seconds between group re-joins of each socket (0: never; set for the core layer below).
-CHAT_GROUP_REFRESH = 0
-# "broadcast" (default: chat.layers, one publish per message, worker-local groups, survives
-# Redis restarts), or channels-redis's "pubsub" or "core"; the README explains the choice.
-CHAT_LAYER = env_str("CHAT_LAYER", default="broadcast")
 # Prefix of every Redis key and channel the chat uses, so that several deployments (or test
 # runs) can share one Redis.
 CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", default="chat")
@@ -135,54 +132,24 @@ CHAT_REDIS_PREFIX = env_str("CHAT_REDIS_PREFIX", default="chat")
 if REDIS_URL:
     _redis_host = {
         "address": REDIS_URL,
-        # redis-py 8 defaults to a 5 s socket timeout, equal to the core layer's blocking
-        # pop: every idle consumer would be torn down about every 5 s (channels_redis #422).
+        # redis-py 8 defaults to a 5 s socket timeout, equal to a 5 s blocking read: idle
+        # connections would be torn down about every 5 s (channels_redis #422).
         "socket_timeout": env_int("REDIS_SOCKET_TIMEOUT", default=10),
         "socket_connect_timeout": env_int("REDIS_CONNECT_TIMEOUT", default=2),
         "health_check_interval": 15,
     }
-    if CHAT_LAYER == "broadcast":
-        CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
-                "CONFIG": {
-                    "hosts": [_redis_host],
-                    "prefix": f"{CHAT_REDIS_PREFIX}:layer",
-                    # Messages waiting for one socket; past this they are dropped (logged)
-                    # and the page repairs the gap from history.
-                    "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
-                },
-            }
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+            "CONFIG": {
+                "hosts": [_redis_host],
+                "prefix": f"{CHAT_REDIS_PREFIX}:layer",
+                # Messages waiting for one socket; past this they are dropped (logged) and
+                # the page repairs the gap from history.
+                "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
+            },
         }
-    elif CHAT_LAYER == "core":
-        CHAT_GROUP_EXPIRY = env_int("CHAT_GROUP_EXPIRY", default=86400)
-        # The core layer forgets a member after group_expiry; refresh well before that so
-        # that a long-lived socket never silently stops receiving.
-        CHAT_GROUP_REFRESH = max(1, CHAT_GROUP_EXPIRY // 3)
-        CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.core.RedisChannelLayer",
-                "CONFIG": {
-                    "hosts": [_redis_host],
-                    "prefix": f"{CHAT_REDIS_PREFIX}:asgi",
-                    # Messages waiting for one socket; past this, group_send drops them.
-                    "capacity": env_int("CHAT_LAYER_CAPACITY", default=1000),
-                    # Must not be shorter than daphne's --websocket_timeout.
-                    "group_expiry": CHAT_GROUP_EXPIRY,
-                },
-            }
-        }
-    elif CHAT_LAYER == "pubsub":
-        CHANNEL_LAYERS = {
-            "default": {
-                "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-                "CONFIG": {"hosts": [_redis_host], "prefix": f"{CHAT_REDIS_PREFIX}:asgi"},
-            }
-        }
-    else:
-        raise ImproperlyConfigured(
-            f"CHAT_LAYER must be 'broadcast', 'pubsub' or 'core', not {CHAT_LAYER!r}"
-        )
+    }
 else:
     # chat.apps warns about it once logging is configured (so that it is JSON when asked).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
@@ -325,5 +292,5 @@ LOGGING = {
             "formatter": "json" if LOG_FORMAT == "json" else "plain",
         }
     },
-    "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", default="INFO")},
 }

@@ -11,12 +11,11 @@ from tests.wsclient import ChatClient
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
 
-@pytest.fixture(params=["broadcast", "pubsub", "core"])
-def two_workers(request, daphne_factory, redis_url):
-    layer = request.param
+@pytest.fixture
+def two_workers(daphne_factory, redis_url):
     return (
-        daphne_factory(redis_url=redis_url, name=f"a-{layer}", CHAT_LAYER=layer),
-        daphne_factory(redis_url=redis_url, name=f"b-{layer}", CHAT_LAYER=layer),
+        daphne_factory(redis_url=redis_url, name="a"),
+        daphne_factory(redis_url=redis_url, name="b"),
     )
 
 

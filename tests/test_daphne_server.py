@@ -66,6 +66,23 @@ def test_install_makes_daphnes_command_line_build_the_chat_server() -> None:
     assert out == "True ChatServer"
 
 
+def test_a_denial_response_has_its_status_body_and_length() -> None:
+    from chat.daphne_server import _http_response
+
+    raw = _http_response(403, [(b"content-type", b"text/plain")], [b"no ", b"entry\n"])
+    assert raw.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert b"\r\ncontent-type: text/plain\r\n" in raw
+    assert b"\r\nContent-Length: 9\r\n" in raw
+    assert raw.endswith(b"\r\n\r\nno entry\n")
+
+
+def test_a_denial_response_drops_headers_that_would_break_it() -> None:
+    from chat.daphne_server import _http_response
+
+    raw = _http_response(403, [(b"x-a", b"1\r\nx-b: 2"), (b"content-length", b"99")], [b""])
+    assert b"x-b" not in raw and b"99" not in raw
+
+
 @pytest.mark.parametrize("size", [0, 1, 125, 126, 127, 65535, 65536, 70000])
 def test_a_text_frame_is_what_a_websocket_server_sends(size: int) -> None:
     payload = ("é" * size).encode()[:size]

@@ -110,6 +110,7 @@ async def _open(worker, *, address: str) -> bool:
         )
     except websockets.InvalidStatus as exc:
         assert exc.response.status_code == 403
+        assert b"banned" in bytes(exc.response.body)
         return False
     await conn.close()
     return True

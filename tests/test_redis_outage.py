@@ -21,11 +21,9 @@ async def say_and_collect(
         await listener.recv_type("message", timeout=timeout, body=body)
 
 
-@pytest.mark.parametrize("layer", ["broadcast"])
-async def test_sockets_keep_receiving_after_a_redis_restart(daphne_factory, private_redis, layer):
-    env = {"CHAT_LAYER": layer, "CHAT_RATE": "0"}
-    a = daphne_factory(redis_url=private_redis.url, name=f"ra-{layer}", **env)
-    b = daphne_factory(redis_url=private_redis.url, name=f"rb-{layer}", **env)
+async def test_sockets_keep_receiving_after_a_redis_restart(daphne_factory, private_redis):
+    a = daphne_factory(redis_url=private_redis.url, name="ra", CHAT_RATE="0")
+    b = daphne_factory(redis_url=private_redis.url, name="rb", CHAT_RATE="0")
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
     bia = await ChatClient.connect(b.ws_url, nick="Bia")
     try:

@@ -42,6 +42,8 @@ async def test_uvicorn_refuses_a_foreign_origin(uvicorn_server):
     with pytest.raises(websockets.InvalidStatus) as refused:
         await ChatClient.connect(uvicorn_server.ws_url, origin="http://evil.example")
     assert refused.value.response.status_code == 403
+    # uvicorn offers ASGI's denial response itself: the body says why.
+    assert b"is not allowed" in bytes(refused.value.response.body)
 
 
 async def test_uvicorn_closes_sockets_with_1012_on_sigterm(uvicorn_server):
