@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import hmac
 import ipaddress
-import logging
 import sys
 import time
 import tomllib
@@ -45,8 +44,6 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 
 from chat import protocol
-
-logger = logging.getLogger(__name__)
 
 ENABLED: bool = settings.CHAT_METRICS
 
@@ -199,7 +196,7 @@ DELIVERIES = _counter(
     "chat_deliveries",
     "Broadcast frames handed to this worker's sockets: per frame, the number of local "
     "sockets in its group (kind=message for stored messages, other for presence, typing "
-    "and retract). Counted once per frame by the broadcast layer (CHAT_LAYER=broadcast).",
+    "and retract). Counted once per frame by the broadcast layer (chat.layers).",
     ["kind"],
 )
 FAN_OUT_SECONDS = _histogram(
@@ -278,8 +275,13 @@ def server_name() -> str:
 
 
 def layer_name() -> str:
-    """The channel layer: broadcast, pubsub or core over Redis, or memory."""
-    return settings.CHAT_LAYER if settings.REDIS_URL else "memory"
+    """The channel layer: `broadcast` (the product's, over Redis), `memory`, or the class
+    name of another that a benchmark configured."""
+    backend: str = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    name = backend.rsplit(".", 1)[-1]
+    return {"RedisBroadcastChannelLayer": "broadcast", "InMemoryChannelLayer": "memory"}.get(
+        name, name
+    )
 
 
 class BuildInfoCollector:

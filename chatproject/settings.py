@@ -225,7 +225,8 @@ TIME_ZONE = "UTC"
 # --- Static files --------------------------------------------------------------------------
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", default=str(BASE_DIR / "staticfiles")))
+# Empty: staticfiles/ beside manage.py.
+STATIC_ROOT = Path(env_str("DJANGO_STATIC_ROOT", default="") or BASE_DIR / "staticfiles")
 # Debug (`make run`): files straight from static/, under their own names, re-read on change.
 # Otherwise `manage.py collectstatic` must have run (the Dockerfile does it at build): hashed
 # names, gzip and brotli copies, cached for a year by browsers (chat.staticfiles).

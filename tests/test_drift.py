@@ -35,6 +35,7 @@ NOT_SETTINGS = {
     "POSTGRES_PASSWORD",
     "POSTGRES_DB",
     "HTTP_PORT",
+    "PROMETHEUS_PORT",
     "DJANGO_SUPERUSER_USERNAME",
     "DJANGO_SUPERUSER_EMAIL",
     "DJANGO_SUPERUSER_PASSWORD",
@@ -390,6 +391,8 @@ USED_WITHOUT_IMPORT = {
     "psycopg-pool": "Django's connection pool (DATABASE_POOL) loads it",
     "uvicorn": "the optional ASGI server (README, 'Other ASGI servers')",
     "websockets": "uvicorn's WebSocket implementation (--ws websockets-sansio)",
+    "python-json-logger": "LOGGING names its formatter (DJANGO_LOG_FORMAT=json)",
+    "brotli": "servestatic compresses static files with it at collectstatic",
 }
 
 
