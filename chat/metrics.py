@@ -277,7 +277,7 @@ def server_name() -> str:
 def layer_name() -> str:
     """The channel layer: `broadcast` (the product's, over Redis), `memory`, or the class
     name of another that a benchmark configured."""
-    backend: str = settings.CHANNEL_LAYERS["default"]["BACKEND"]
+    backend = str(settings.CHANNEL_LAYERS["default"]["BACKEND"])
     name = backend.rsplit(".", 1)[-1]
     return {"RedisBroadcastChannelLayer": "broadcast", "InMemoryChannelLayer": "memory"}.get(
         name, name
