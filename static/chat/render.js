@@ -219,15 +219,16 @@ export function messageItem({ message, own, youLabel, clock, accountLabel = "" }
   const header = el(
     "p",
     {
-      cls: `mb-0.5 flex items-baseline gap-2 px-1 text-xs group-data-[grouped]:sr-only ${own ? "justify-end" : ""}`,
+      cls: `mb-0.5 flex max-w-full min-w-0 items-baseline gap-2 px-1 text-xs group-data-[grouped]:sr-only ${own ? "justify-end" : ""}`,
     },
     [
       el("span", {
-        cls: `nick font-semibold ${own ? "text-slate-700 dark:text-slate-200" : NAME_COLORS[hash(message.nick) % NAME_COLORS.length]}`,
+        cls: `nick min-w-0 truncate font-semibold ${own ? "text-slate-700 dark:text-slate-200" : NAME_COLORS[hash(message.nick) % NAME_COLORS.length]}`,
         text: author,
+        props: { title: author },
       }),
       account ? accountMark(accountLabel) : null,
-      message.sent_at ? clock.element(message.sent_at, "text-slate-500 dark:text-slate-400") : null,
+      message.sent_at ? clock.element(message.sent_at, "shrink-0 text-slate-500 dark:text-slate-400") : null,
     ],
   );
   const body = el("p", { cls: `body ${BODY}`, text: message.body });
@@ -274,7 +275,7 @@ export function moderationControls({ own, labels }) {
  */
 export function noticeItem(text) {
   return el("li", {
-    cls: "notice my-2 text-center text-xs text-slate-500 dark:text-slate-400",
+    cls: "notice my-2 text-center text-xs text-slate-500 wrap-anywhere dark:text-slate-400",
     text,
   });
 }
