@@ -6,15 +6,21 @@ import { translator } from "../../static/chat/i18n.js";
  * disabled storage does. */
 export class MemoryStorage {
   constructor({ broken = false } = {}) {
+    /** @type {Map<string, string>} */
     this.map = new Map();
     this.broken = broken;
   }
 
+  /** @param {string} key */
   getItem(key) {
     if (this.broken) throw new Error("storage disabled");
-    return this.map.has(key) ? this.map.get(key) : null;
+    return this.map.get(key) ?? null;
   }
 
+  /**
+   * @param {string} key
+   * @param {string} value
+   */
   setItem(key, value) {
     if (this.broken) throw new Error("storage disabled");
     this.map.set(key, String(value));
