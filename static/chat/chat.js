@@ -84,6 +84,7 @@ const status = createStatus({
   },
 });
 const gaps = createGapRepair({
+  store,
   timeline,
   apiPath: config.apiPath,
   onMessages: (messages) => onMessages(messages, { live: false }),

@@ -3,7 +3,6 @@
 
 const GAP_GRACE = 1500; // wait for late messages before fetching a gap
 const GAP_TRIES = 2; // then accept what is still missing as holes in the sequence
-const API_PAGE = 500;
 const API_MAX_PAGES = 20;
 
 /**
@@ -12,21 +11,15 @@ const API_MAX_PAGES = 20;
 
 /**
  * @param {object} deps
+ * @param {import("./store.js").Store} deps.store
  * @param {import("./timeline.js").Timeline} deps.timeline
  * @param {string} deps.apiPath
  * @param {(messages: Message[]) => void} deps.onMessages a batch of fetched messages
  * @param {() => void} deps.onError a fetch failed
  */
-export function createGapRepair({ timeline, apiPath, onMessages, onError }) {
+export function createGapRepair({ store, timeline, apiPath, onMessages, onError }) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
-  let busy = false;
-  /** @type {Map<number, number>} contiguous id -> fetch attempts */
-  const tries = new Map();
-  // Pages of 500; a server whose cap (CHAT_RESUME_CAP) is lower answers 400, and then the
-  // page lets the server pick its default page size instead.
-  /** @type {number | null} */
-  let apiLimit = API_PAGE;
 
   /**
    * @param {number} after
@@ -36,9 +29,12 @@ export function createGapRepair({ timeline, apiPath, onMessages, onError }) {
     const base = `${apiPath}?after=${after}`;
     /** @param {string} url */
     const get = (url) => fetch(url, { headers: { Accept: "application/json" } });
-    let response = await get(apiLimit ? `${base}&limit=${apiLimit}` : base);
-    if (response.status === 400 && apiLimit) {
-      apiLimit = null;
+    // Pages of 500; a server whose cap (CHAT_RESUME_CAP) is lower answers 400, and then the
+    // page lets the server pick its default page size instead.
+    const page = store.apiPage();
+    let response = await get(page ? `${base}&limit=${page}` : base);
+    if (response.status === 400 && page) {
+      store.dropApiPage();
       response = await get(base);
     }
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
@@ -47,7 +43,7 @@ export function createGapRepair({ timeline, apiPath, onMessages, onError }) {
 
   /** After any change: if an id is missing, fetch it once the grace period is over. */
   function schedule() {
-    if (!timeline.hasGap() || timer || busy) return;
+    if (!timeline.hasGap() || timer || store.gapBusy()) return;
     timer = setTimeout(() => {
       timer = undefined;
       repair();
@@ -59,21 +55,20 @@ export function createGapRepair({ timeline, apiPath, onMessages, onError }) {
    * @param {{now?: boolean}} [options]
    */
   async function repair({ now = false } = {}) {
-    if (busy) return;
+    if (store.gapBusy()) return;
     if (!timeline.hasGap()) return;
     if (!now && timer) return;
     clearTimeout(timer);
     timer = undefined;
     const from = timeline.contiguous;
-    const tried = tries.get(from) || 0;
-    if (tried >= GAP_TRIES) {
+    if (store.gapTry(from) >= GAP_TRIES) {
       // Ids that never came back are holes in the sequence (a rolled-back insert).
       timeline.skipHole();
       schedule();
       return;
     }
-    tries.set(from, tried + 1);
-    busy = true;
+    store.noteGapTry(from);
+    store.setGapBusy(true);
     try {
       let after = from;
       for (let page = 0; page < API_MAX_PAGES; page += 1) {
@@ -87,7 +82,7 @@ export function createGapRepair({ timeline, apiPath, onMessages, onError }) {
     } catch {
       onError();
     } finally {
-      busy = false;
+      store.setGapBusy(false);
     }
     schedule();
   }

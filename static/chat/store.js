@@ -1,6 +1,9 @@
 // The page's state, in one place. Every other module reads it through these methods and
-// changes it only through them; nothing else keeps page state in module variables or in
-// DOM attributes. No DOM here: storages are handed in, so the store runs under Node too.
+// changes it only through them; none keeps page state in module variables or reads it back
+// from DOM attributes. What stays with a module is only how it schedules its own work (timer
+// handles) and which element draws what (e.g. the outbox's items by client_id). The
+// messages themselves are in the Timeline, the unsent ones in the Outbox. No DOM here:
+// storages are handed in, so the store runs under Node too.
 
 import { applyPresence, isComplete } from "./presence.js";
 
@@ -100,6 +103,13 @@ export class Store {
       unreadInTitle: 0, // messages from others while the tab was hidden
       /** @type {Panel | null} */
       openPanel: null,
+      // Gap repair: a fetch is running; fetches per contiguous id; the API's page size
+      // (null: the server's default, after it refused ours).
+      gapBusy: false,
+      /** @type {Map<number, number>} */
+      gapTries: new Map(),
+      /** @type {number | null} */
+      apiPage: 500,
     };
   }
 
@@ -327,6 +337,41 @@ export class Store {
 
   clearUnreadInTitle() {
     this.s.unreadInTitle = 0;
+  }
+
+  // --- gap repair -----------------------------------------------------------------------------
+
+  gapBusy() {
+    return this.s.gapBusy;
+  }
+
+  /** @param {boolean} busy */
+  setGapBusy(busy) {
+    this.s.gapBusy = busy;
+  }
+
+  /**
+   * How often the ids after `contiguous` were fetched.
+   * @param {number} contiguous
+   */
+  gapTry(contiguous) {
+    const tries = this.s.gapTries.get(contiguous) || 0;
+    return tries;
+  }
+
+  /** @param {number} contiguous */
+  noteGapTry(contiguous) {
+    this.s.gapTries.set(contiguous, this.gapTry(contiguous) + 1);
+  }
+
+  /** The history API's page size to ask for, or null for the server's default. */
+  apiPage() {
+    return this.s.apiPage;
+  }
+
+  /** The server refused our page size (its cap is lower): let it pick. */
+  dropApiPage() {
+    this.s.apiPage = null;
   }
 
   // --- header popovers ----------------------------------------------------------------------

@@ -141,3 +141,19 @@ test("at most one header panel is open", () => {
   store.setOpenPanel("nick");
   assert.equal(store.openPanel(), "nick");
 });
+
+test("gap repair counts fetches per contiguous id", () => {
+  const store = newStore();
+  assert.equal(store.gapTry(4), 0);
+  store.noteGapTry(4);
+  store.noteGapTry(4);
+  assert.equal(store.gapTry(4), 2);
+  assert.equal(store.gapTry(5), 0);
+});
+
+test("a refused page size falls back to the server's default", () => {
+  const store = newStore();
+  assert.equal(store.apiPage(), 500);
+  store.dropApiPage();
+  assert.equal(store.apiPage(), null);
+});
