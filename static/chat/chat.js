@@ -16,6 +16,7 @@ import { createNickEditor } from "./nick.js";
 import { createNotice } from "./notice.js";
 import { createOnline } from "./online.js";
 import { Outbox } from "./outbox.js";
+import { refusal } from "./refusals.js";
 import { Clock } from "./render.js";
 import { createSending } from "./sending.js";
 import { createStatus } from "./status.js";
@@ -26,6 +27,7 @@ import { createTyping } from "./typing.js";
 /**
  * @typedef {import("./timeline.js").Message} Message
  * @typedef {Record<string, unknown>} Frame a decoded frame, not checked yet
+ * @typedef {import("./refusals.js").ErrorFrame} ErrorFrame
  */
 
 const config = readConfig(document);
@@ -224,14 +226,6 @@ function onRetract(id) {
 }
 
 /**
- * @typedef {object} ErrorFrame
- * @property {string} code
- * @property {string} [detail]
- * @property {string} [client_id]
- * @property {unknown} [retry_after]
- */
-
-/**
  * The reason shown for a refused message: the page's words for the code, else the detail.
  * @param {ErrorFrame} frame
  */
@@ -251,34 +245,25 @@ function mutedReason(frame) {
 /** @param {ErrorFrame} frame */
 function onError(frame) {
   const item = frame.client_id ? outbox.get(frame.client_id) : undefined;
-  if (frame.code === codes.muted) {
-    // Refused until the mute ends: shown as failed with a Retry button, never retried alone.
-    if (item) sending.fail(item.client_id, mutedReason(frame));
-    else notice.set(mutedReason(frame));
-    return;
+  const action = refusal(frame, item !== undefined, codes);
+  switch (action.do) {
+    case "fail":
+      if (item) sending.fail(item.client_id, action.muted ? mutedReason(frame) : reasonFor(frame));
+      return;
+    case "postpone":
+      if (item) sending.postpone(item.client_id, action.retryAfter);
+      return;
+    case "revertNick":
+      store.revertNick();
+      nickEditor.show();
+      notice.set(t("nickInvalid", { reason: frame.detail || "" }));
+      return;
+    case "notice":
+      if (action.muted) notice.set(mutedReason(frame));
+      else if (frame.code === codes.forbidden) notice.set(frame.detail || t(`errors.${codes.forbidden}`));
+      else if (frame.detail) notice.set(frame.detail);
+      return;
   }
-  if (frame.code === codes.forbidden && !item) {
-    notice.set(frame.detail || t(`errors.${codes.forbidden}`));
-    return;
-  }
-  if (item) {
-    if (frame.code === codes.rateLimited) {
-      // Not refused for what it says: keep it pending and send it again later.
-      sending.postpone(item.client_id, frame.retry_after);
-    } else if (frame.code === codes.unavailable) {
-      sending.postpone(item.client_id);
-    } else {
-      sending.fail(item.client_id, reasonFor(frame));
-    }
-    return;
-  }
-  if (frame.code === codes.invalidNick) {
-    store.revertNick();
-    nickEditor.show();
-    notice.set(t("nickInvalid", { reason: frame.detail || "" }));
-    return;
-  }
-  if (frame.detail) notice.set(frame.detail);
 }
 
 // --- start ----------------------------------------------------------------------------------
