@@ -2,7 +2,10 @@
 // frames to them. State lives in the store (store.js); each part has a module of its own:
 // connection.js (the socket), sending.js and outbox.js (the outbox), log.js and timeline.js
 // (the messages), gaps.js (missing ids), online.js and presence.js (who is online),
-// typing.js, composer.js, nick.js (the nickname editor), moderation.js, status.js.
+// typing.js, composer.js, nick.js (the nickname editor and the header's popovers),
+// moderation.js, status.js, notice.js, refusals.js (what an error frame means for the page),
+// render.js (DOM builders), i18n.js, config.js and dom.js (what the server and the template
+// hand over).
 
 import { createComposer } from "./composer.js";
 import { readConfig } from "./config.js";
