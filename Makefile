@@ -87,3 +87,15 @@ bench: $(BIN)/.bench
 
 clean:
 	rm -rf $(VENV) frontend/node_modules test-artifacts
+
+## The page's modules (static/chat/): ESLint and tsc --checkJs, and unit tests of the pure
+## ones with Node's test runner (tests/js/). Part of `make lint` and `make test`.
+.PHONY: lint-js test-js
+lint: lint-js
+test: test-js
+
+lint-js: frontend/node_modules/.installed
+	cd frontend && npm run --silent lint
+
+test-js: frontend/node_modules/.installed
+	cd frontend && npm run --silent test

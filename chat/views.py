@@ -18,6 +18,28 @@ from chat import address_limits, health, metrics, protocol, selectors
 from chat.accounts import client_address
 from chat.serializers import message_to_frame
 
+# The codes of chat/protocol.py that the page acts on, so that it holds no copies of them.
+PAGE_PROTOCOL = {
+    "close": {
+        "policyViolation": protocol.CLOSE_POLICY_VIOLATION,
+        "tooBig": protocol.CLOSE_TOO_BIG,
+        "tryAgainLater": protocol.CLOSE_TRY_AGAIN_LATER,
+        "serviceRestart": protocol.CLOSE_SERVICE_RESTART,
+    },
+    "errors": {
+        "invalidJson": protocol.INVALID_JSON,
+        "invalidType": protocol.INVALID_TYPE,
+        "invalidBody": protocol.INVALID_BODY,
+        "tooLong": protocol.TOO_LONG,
+        "invalidNick": protocol.INVALID_NICK,
+        "rateLimited": protocol.RATE_LIMITED,
+        "binaryUnsupported": protocol.BINARY_UNSUPPORTED,
+        "unavailable": protocol.UNAVAILABLE,
+        "forbidden": protocol.FORBIDDEN,
+        "muted": protocol.MUTED,
+    },
+}
+
 
 @require_safe
 def index(request: HttpRequest) -> HttpResponse:
@@ -66,7 +88,8 @@ def index(request: HttpRequest) -> HttpResponse:
         "nickTooLong": gettext("At most %(max)s characters."),
         "nickControl": gettext("Control characters are not allowed."),
         "historyError": gettext("Could not load earlier messages; some may be missing."),
-        # Accounts and moderation (the durations match MUTE_SECONDS and BAN_SECONDS in chat.js).
+        # Accounts and moderation (the durations match MUTE_SECONDS and BAN_SECONDS in
+        # static/chat/moderation.js).
         "account": gettext("signed-in account"),
         "modDelete": gettext("Delete"),
         "modDeleteName": gettext("Delete message from %(nick)s at %(time)s"),
@@ -91,17 +114,18 @@ def index(request: HttpRequest) -> HttpResponse:
                 "you are muted for %(count)s minute.", "you are muted for %(count)s minutes.", n
             )
         ),
+        # Keyed by the protocol's error codes; "unknown" is the page's own fallback.
         "errors": {
-            "too_long": gettext("the message is too long."),
-            "invalid_body": gettext("the message is empty or invalid."),
-            "invalid_json": gettext("the server could not read it."),
-            "invalid_type": gettext("the server could not read it."),
-            "binary_unsupported": gettext("the server could not read it."),
-            "invalid_nick": gettext("the nickname is not allowed."),
-            "rate_limited": gettext("too many messages; waiting."),
-            "unavailable": gettext("the server could not store it."),
-            "forbidden": gettext("you are not allowed to do that."),
-            "muted": gettext("you are muted."),
+            protocol.TOO_LONG: gettext("the message is too long."),
+            protocol.INVALID_BODY: gettext("the message is empty or invalid."),
+            protocol.INVALID_JSON: gettext("the server could not read it."),
+            protocol.INVALID_TYPE: gettext("the server could not read it."),
+            protocol.BINARY_UNSUPPORTED: gettext("the server could not read it."),
+            protocol.INVALID_NICK: gettext("the nickname is not allowed."),
+            protocol.RATE_LIMITED: gettext("too many messages; waiting."),
+            protocol.UNAVAILABLE: gettext("the server could not store it."),
+            protocol.FORBIDDEN: gettext("you are not allowed to do that."),
+            protocol.MUTED: gettext("you are muted."),
             "unknown": gettext("the server refused it."),
         },
     }
@@ -111,6 +135,7 @@ def index(request: HttpRequest) -> HttpResponse:
         "maxBody": settings.CHAT_MAX_BODY,
         "maxNick": protocol.MAX_NICK,
         "typingInterval": settings.CHAT_TYPING_INTERVAL,
+        "protocol": PAGE_PROTOCOL,
         "strings": strings,
     }
     return render(request, "chat/index.html", {"chat_config": config})

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from chat import health
+from chat import health, protocol
 from chat.models import Message
 from chat.serializers import message_to_frame
 
@@ -353,10 +353,45 @@ def test_index_forbids_framing(client):
     assert client.get("/")["X-Frame-Options"] == "DENY"
 
 
-def _page_strings(client) -> dict:
+def _page_config(client) -> dict:
     html = client.get("/").content.decode()
     config = re.search(r'<script id="chat-config" type="application/json">(.*?)</script>', html)
-    return json.loads(config.group(1))["strings"]
+    return json.loads(config.group(1))
+
+
+def _page_strings(client) -> dict:
+    return _page_config(client)["strings"]
+
+
+def test_index_hands_the_close_codes_to_the_page(client):
+    close = _page_config(client)["protocol"]["close"]
+    assert close == {
+        "policyViolation": protocol.CLOSE_POLICY_VIOLATION,
+        "tooBig": protocol.CLOSE_TOO_BIG,
+        "tryAgainLater": protocol.CLOSE_TRY_AGAIN_LATER,
+        "serviceRestart": protocol.CLOSE_SERVICE_RESTART,
+    }
+
+
+def test_index_hands_every_error_code_to_the_page(client):
+    errors = _page_config(client)["protocol"]["errors"]
+    assert set(errors.values()) == {
+        protocol.INVALID_JSON,
+        protocol.INVALID_TYPE,
+        protocol.INVALID_BODY,
+        protocol.TOO_LONG,
+        protocol.INVALID_NICK,
+        protocol.RATE_LIMITED,
+        protocol.BINARY_UNSUPPORTED,
+        protocol.UNAVAILABLE,
+        protocol.FORBIDDEN,
+        protocol.MUTED,
+    }
+
+
+def test_index_strings_explain_every_error_code(client):
+    config = _page_config(client)
+    assert set(config["protocol"]["errors"].values()) <= set(config["strings"]["errors"])
 
 
 def test_index_offers_guests_a_sign_in_link(client):

@@ -4,22 +4,52 @@ const BASE_DELAY = 500;
 const MAX_DELAY = 30_000;
 const HELLO_TIMEOUT = 15_000;
 
-// Named close codes (RFC 6455). daphne lets the application send only 1000 and 3000-4999,
-// so the server's own closes arrive as 4000 plus the RFC code; rfcCode() folds them back.
+// RFC 6455's own codes, which browsers and proxies send.
+const CLOSE_NORMAL = 1000;
 const CLOSE_GOING_AWAY = 1001;
-const CLOSE_POLICY_VIOLATION = 1008;
-const CLOSE_TOO_BIG = 1009;
-const CLOSE_SERVICE_RESTART = 1012;
-const CLOSE_TRY_AGAIN_LATER = 1013;
 
-function rfcCode(code) {
-  return code >= 4000 && code < 5000 ? code - 3000 : code;
+/**
+ * The server's close codes, handed to the page by the server (chat/protocol.py).
+ * @typedef {{policyViolation: number, tooBig: number, tryAgainLater: number, serviceRestart: number}} CloseCodes
+ * @typedef {"connecting" | "online" | "reconnecting" | "offline"} ConnectionState
+ * @typedef {{until?: number}} StateDetail
+ */
+
+/**
+ * daphne lets an application send only 1000 and 3000-4999, so the server's own closes
+ * arrive as 4000 plus the RFC code they stand for; this folds them back, so that either
+ * form (from the server, or from a proxy in between) means the same.
+ * @param {number | null} code
+ */
+export function rfcCode(code) {
+  return code !== null && code >= 4000 && code < 5000 ? code - 3000 : code;
 }
 
-/** Full jitter: a random delay between 0 and the capped exponential backoff. */
-export function backoffDelay(attempt) {
+/**
+ * Full jitter: a random delay between 0 and the capped exponential backoff.
+ * @param {number} attempt
+ * @param {() => number} [random]
+ */
+export function backoffDelay(attempt, random = Math.random) {
   const ceiling = Math.min(MAX_DELAY, BASE_DELAY * 2 ** attempt);
-  return Math.random() * ceiling;
+  return random() * ceiling;
+}
+
+/**
+ * The backoff attempt to continue from after a close with `code`: refused for cause waits
+ * the longest, "try again later" a while, a worker going away only a little.
+ * @param {number} attempt
+ * @param {number | null} code the close code (null: the socket never opened)
+ * @param {CloseCodes} codes
+ */
+export function attemptAfterClose(attempt, code, codes) {
+  const rfc = rfcCode(code);
+  if (rfc === null) return attempt;
+  if (rfc === rfcCode(codes.policyViolation) || rfc === rfcCode(codes.tooBig)) return Math.max(attempt, 6);
+  if (rfc === rfcCode(codes.tryAgainLater)) return Math.max(attempt, 2);
+  // Another server will take us: come back soon, but spread out.
+  if (rfc === CLOSE_GOING_AWAY || rfc === rfcCode(codes.serviceRestart)) return Math.min(attempt, 1);
+  return attempt;
 }
 
 /**
@@ -28,16 +58,29 @@ export function backoffDelay(attempt) {
  * `until`, a Date.now() timestamp) and "offline" (the browser has no network).
  */
 export class Connection {
-  constructor({ url, onFrame, onState, onOpen }) {
+  /**
+   * @param {object} options
+   * @param {() => string} options.url the socket's URL, asked afresh for each connect
+   * @param {CloseCodes} options.closeCodes
+   * @param {(frame: Record<string, unknown>) => void} options.onFrame
+   * @param {(state: ConnectionState, detail: StateDetail) => void} options.onState
+   * @param {() => void} [options.onOpen] after the `hello` frame was handled
+   */
+  constructor({ url, closeCodes, onFrame, onState, onOpen }) {
     this.url = url;
+    this.closeCodes = closeCodes;
     this.onFrame = onFrame;
     this.onState = onState;
     this.onOpen = onOpen;
+    /** @type {WebSocket | null} */
     this.ws = null;
     this.ready = false;
     this.attempt = 0;
-    this.timer = null;
-    this.helloTimer = null;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.timer = undefined;
+    /** @type {ReturnType<typeof setTimeout> | undefined} */
+    this.helloTimer = undefined;
+    /** @type {ConnectionState | null} */
     this.state = null;
   }
 
@@ -49,10 +92,10 @@ export class Connection {
     document.addEventListener("visibilitychange", () => {
       if (document.visibilityState === "visible" && this.state === "reconnecting") this.open();
     });
-    window.addEventListener("pageshow", (event) => {
+    window.addEventListener("pageshow", (/** @type {PageTransitionEvent} */ event) => {
       if (event.persisted && !this.ws) this.open();
     });
-    window.addEventListener("pagehide", (event) => {
+    window.addEventListener("pagehide", (/** @type {PageTransitionEvent} */ event) => {
       // Going into the back/forward cache: close cleanly, reopen on pageshow.
       if (event.persisted) this.drop();
     });
@@ -60,6 +103,10 @@ export class Connection {
     else this.open();
   }
 
+  /**
+   * @param {ConnectionState} state
+   * @param {StateDetail} [extra]
+   */
   setState(state, extra = {}) {
     this.state = state;
     this.onState(state, extra);
@@ -67,7 +114,7 @@ export class Connection {
 
   open() {
     clearTimeout(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     this.drop();
     this.setState("connecting");
     let ws;
@@ -114,31 +161,23 @@ export class Connection {
     this.ws = null;
     this.ready = false;
     clearTimeout(this.helloTimer);
-    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(1000);
+    if (ws && ws.readyState <= WebSocket.OPEN) ws.close(CLOSE_NORMAL);
   }
 
   goOffline() {
     clearTimeout(this.timer);
-    this.timer = null;
+    this.timer = undefined;
     this.drop();
     this.setState("offline");
   }
 
+  /** @param {number | null} closeCode */
   scheduleReconnect(closeCode) {
-    const code = rfcCode(closeCode);
     if (navigator.onLine === false) {
       this.setState("offline");
       return;
     }
-    if (code === CLOSE_POLICY_VIOLATION || code === CLOSE_TOO_BIG) {
-      // Refused for cause: wait the longest before knocking again.
-      this.attempt = Math.max(this.attempt, 6);
-    } else if (code === CLOSE_TRY_AGAIN_LATER) {
-      this.attempt = Math.max(this.attempt, 2);
-    } else if (code === CLOSE_GOING_AWAY || code === CLOSE_SERVICE_RESTART) {
-      // Another server will take us: come back soon, but spread out.
-      this.attempt = Math.min(this.attempt, 1);
-    }
+    this.attempt = attemptAfterClose(this.attempt, closeCode, this.closeCodes);
     const delay = backoffDelay(this.attempt);
     this.attempt += 1;
     const until = Date.now() + delay;
@@ -150,7 +189,10 @@ export class Connection {
     if (this.state === "reconnecting" || this.state === "offline") this.open();
   }
 
-  /** Send a frame if the socket is greeted and open; false otherwise. */
+  /**
+   * Send a frame if the socket is greeted and open; false otherwise.
+   * @param {object} frame
+   */
   send(frame) {
     if (!this.ready || !this.ws || this.ws.readyState !== WebSocket.OPEN) return false;
     this.ws.send(JSON.stringify(frame));

@@ -1,6 +1,21 @@
 // DOM builders. User text only ever goes through textContent: never innerHTML.
 
-/** createElement with classes, text and properties (no HTML parsing anywhere). */
+/**
+ * @typedef {object} ElOptions
+ * @property {string} [cls] class names
+ * @property {string | null} [text] set as textContent
+ * @property {Record<string, string>} [attrs] attributes
+ * @property {Record<string, unknown>} [props] properties (e.g. title, onclick)
+ */
+
+/**
+ * createElement with classes, text and properties (no HTML parsing anywhere).
+ * @template {keyof HTMLElementTagNameMap} K
+ * @param {K} tag
+ * @param {ElOptions} [options]
+ * @param {(Node | null)[]} [children] null ones are left out
+ * @returns {HTMLElementTagNameMap[K]}
+ */
 export function el(tag, { cls = "", text = null, attrs = {}, props = {} } = {}, children = []) {
   const node = document.createElement(tag);
   if (cls) node.className = cls;
@@ -13,7 +28,11 @@ export function el(tag, { cls = "", text = null, attrs = {}, props = {} } = {}, 
 
 const SVG_NS = "http://www.w3.org/2000/svg";
 
-/** A decorative line icon (24-unit grid, stroked with the text colour), hidden from AT. */
+/**
+ * A decorative line icon (24-unit grid, stroked with the text colour), hidden from AT.
+ * @param {string[]} paths
+ * @param {string} [cls]
+ */
 export function icon(paths, cls = "size-3.5") {
   const svg = document.createElementNS(SVG_NS, "svg");
   for (const [name, value] of Object.entries({
@@ -46,6 +65,7 @@ const BADGE_CHECK = [
  * The mark beside the name of a signed-in account. It is built only from the message's
  * `account` field, never from the nickname, so a guest cannot put it on their name.
  */
+/** @param {string} label */
 export function accountMark(label) {
   return el("span", { cls: "account-mark inline-flex shrink-0 self-center text-indigo-600 dark:text-indigo-300", props: { title: label } }, [
     icon(BADGE_CHECK, "size-3.5"),
@@ -85,21 +105,31 @@ const NAME_COLORS = [
   "text-pink-700 dark:text-pink-300",
 ];
 
+/** @param {string} text */
 function hash(text) {
   let h = 0;
-  for (const ch of text) h = (Math.imul(h, 31) + ch.codePointAt(0)) | 0;
+  for (const ch of text) h = (Math.imul(h, 31) + (ch.codePointAt(0) ?? 0)) | 0;
   return Math.abs(h);
 }
 
+/**
+ * The avatar's colour class for a nickname (the same name, the same colour everywhere).
+ * @param {string} nick
+ */
 export function avatarColor(nick) {
   return AVATAR_COLORS[hash(nick) % AVATAR_COLORS.length];
 }
 
+/** @param {string} nick */
 export function initial(nick) {
   const first = [...nick.trim()][0] ?? "?";
   return first.toLocaleUpperCase();
 }
 
+/**
+ * @param {string} nick
+ * @param {string} [size] size and text classes
+ */
 export function avatar(nick, size = "size-8 text-sm") {
   return el("span", {
     cls: `grid ${size} shrink-0 place-items-center rounded-full font-semibold text-white select-none ${avatarColor(nick)}`,
@@ -109,6 +139,7 @@ export function avatar(nick, size = "size-8 text-sm") {
 }
 
 export class Clock {
+  /** @param {string} lang */
   constructor(lang) {
     this.time = new Intl.DateTimeFormat(lang, { hour: "numeric", minute: "2-digit" });
     this.dayTime = new Intl.DateTimeFormat(lang, {
@@ -120,7 +151,10 @@ export class Clock {
     this.full = new Intl.DateTimeFormat(lang, { dateStyle: "full", timeStyle: "medium" });
   }
 
-  /** The local time of an ISO instant as shown on the page ("14:02", or "3 Jan, 14:02"). */
+  /**
+   * The local time of an ISO instant as shown on the page ("14:02", or "3 Jan, 14:02").
+   * @param {string} iso
+   */
   text(iso) {
     const date = new Date(iso);
     if (Number.isNaN(date.getTime())) return "";
@@ -128,7 +162,11 @@ export class Clock {
     return today ? this.time.format(date) : this.dayTime.format(date);
   }
 
-  /** A <time> with the ISO instant as datetime and the local time as text. */
+  /**
+   * A <time> with the ISO instant as datetime and the local time as text.
+   * @param {string} iso
+   * @param {string} cls
+   */
   element(iso, cls) {
     const date = new Date(iso);
     const valid = !Number.isNaN(date.getTime());
@@ -152,7 +190,14 @@ const BODY = "text-[0.95rem] leading-6 whitespace-pre-wrap wrap-anywhere";
  * One message as a list item. `own` marks it "You"; `state` is null (from the log),
  * "pending", "sent" or "failed"; pending and failed ones live in the outbox list.
  * A message with `account: true` (sent by a signed-in account) gets `accountMark`, labelled
- * `accountLabel`.
+ * `accountLabel`. The author's name is ellipsised when it does not fit; the whole name
+ * stays in its title and its text (the accessible name).
+ * @param {object} options
+ * @param {{nick: string, body: string, sent_at: string | null, id?: number, client_id?: string | null, account?: boolean}} options.message
+ * @param {boolean} options.own
+ * @param {string} options.youLabel
+ * @param {Clock} options.clock
+ * @param {string} [options.accountLabel]
  */
 export function messageItem({ message, own, youLabel, clock, accountLabel = "" }) {
   const author = own ? youLabel : message.nick;
@@ -166,7 +211,7 @@ export function messageItem({ message, own, youLabel, clock, accountLabel = "" }
   if (message.id != null) li.dataset.id = String(message.id);
   if (message.client_id) li.dataset.clientId = message.client_id;
   li.dataset.own = own ? "true" : "false";
-  li.dataset.time = String(Date.parse(message.sent_at) || Date.now());
+  li.dataset.time = String((message.sent_at && Date.parse(message.sent_at)) || Date.now());
 
   const face = own ? el("span", { cls: "hidden" }) : avatar(message.nick);
   if (!own) face.classList.add("mt-5", "group-data-[grouped]:invisible", "group-data-[grouped]:h-0", "group-data-[grouped]:mt-0");
@@ -174,15 +219,16 @@ export function messageItem({ message, own, youLabel, clock, accountLabel = "" }
   const header = el(
     "p",
     {
-      cls: `mb-0.5 flex items-baseline gap-2 px-1 text-xs group-data-[grouped]:sr-only ${own ? "justify-end" : ""}`,
+      cls: `mb-0.5 flex max-w-full min-w-0 items-baseline gap-2 px-1 text-xs group-data-[grouped]:sr-only ${own ? "justify-end" : ""}`,
     },
     [
       el("span", {
-        cls: `nick font-semibold ${own ? "text-slate-700 dark:text-slate-200" : NAME_COLORS[hash(message.nick) % NAME_COLORS.length]}`,
+        cls: `nick min-w-0 truncate font-semibold ${own ? "text-slate-700 dark:text-slate-200" : NAME_COLORS[hash(message.nick) % NAME_COLORS.length]}`,
         text: author,
+        props: { title: author },
       }),
       account ? accountMark(accountLabel) : null,
-      message.sent_at ? clock.element(message.sent_at, "text-slate-500 dark:text-slate-400") : null,
+      message.sent_at ? clock.element(message.sent_at, "shrink-0 text-slate-500 dark:text-slate-400") : null,
     ],
   );
   const body = el("p", { cls: `body ${BODY}`, text: message.body });
@@ -204,10 +250,18 @@ export function messageItem({ message, own, youLabel, clock, accountLabel = "" }
  * Mute and Ban. Real buttons, always visible (touch screens have no hover), each named
  * after the message or person it acts on; `data-action` says what a click asks for.
  * `labels` holds the visible texts and the accessible names, already translated.
+ * @param {object} options
+ * @param {boolean} options.own
+ * @param {{delete: string, deleteName: string, mute: string, muteName: string, ban: string, banName: string}} options.labels
  */
 export function moderationControls({ own, labels }) {
   const cls =
     "mod-button inline-flex min-h-6 items-center rounded-md px-1.5 py-0.5 font-medium text-slate-600 hover:bg-slate-200 hover:text-slate-900 focus-visible:outline-2 focus-visible:outline-offset-1 focus-visible:outline-indigo-500 disabled:opacity-50 dark:text-slate-300 dark:hover:bg-slate-700 dark:hover:text-white";
+  /**
+   * @param {string} action
+   * @param {string} text
+   * @param {string} name
+   */
   const button = (action, text, name) =>
     el("button", { cls: `${cls} mod-${action}`, text, attrs: { type: "button", "aria-label": name, "data-action": action } });
   const buttons = [button("delete", labels.delete, labels.deleteName)];
@@ -215,20 +269,26 @@ export function moderationControls({ own, labels }) {
   return el("div", { cls: `mod mt-0.5 flex flex-wrap gap-1 px-0.5 text-xs ${own ? "justify-end" : ""}` }, buttons);
 }
 
-/** A discreet line in the log: joins, leaves, renames. */
+/**
+ * A discreet line in the log: joins, leaves, renames.
+ * @param {string} text
+ */
 export function noticeItem(text) {
   return el("li", {
-    cls: "notice my-2 text-center text-xs text-slate-500 dark:text-slate-400",
+    cls: "notice my-2 text-center text-xs text-slate-500 wrap-anywhere dark:text-slate-400",
     text,
   });
 }
 
-/** Group a message with the one before when the same author wrote it within 5 minutes. */
+/**
+ * Group a message with the one before when the same author wrote it within 5 minutes.
+ * @param {Element | null} li
+ */
 export function regroup(li) {
-  if (!li || li.dataset.author === undefined) return;
+  if (!(li instanceof HTMLElement) || li.dataset.author === undefined) return;
   const prev = li.previousElementSibling;
   const close =
-    prev &&
+    prev instanceof HTMLElement &&
     prev.dataset.author === li.dataset.author &&
     Math.abs(Number(li.dataset.time) - Number(prev.dataset.time)) < 5 * 60_000;
   if (close) li.dataset.grouped = "";

@@ -1,8 +1,21 @@
 // Which messages the page holds, and which ids between them are still missing.
 
+/**
+ * A message as the server sends it (`message` frames, `hello.history`, the history API).
+ * @typedef {object} Message
+ * @property {number} id
+ * @property {string} nick
+ * @property {string} body
+ * @property {string} sent_at ISO 8601 UTC
+ * @property {string | null} [client_id]
+ * @property {string} [session]
+ * @property {boolean} [account] true when a signed-in account sent it
+ * @property {string} [type]
+ */
+
 export class Timeline {
   constructor() {
-    /** @type {Map<number, object>} */
+    /** @type {Map<number, Message>} */
     this.byId = new Map();
     // Ids a moderator deleted: never shown again, and never "missing" either.
     /** @type {Set<number>} */
@@ -12,11 +25,25 @@ export class Timeline {
     this.maxId = 0;
   }
 
+  /** How many messages are held. */
+  get size() {
+    return this.byId.size;
+  }
+
+  /** @param {number} id */
   has(id) {
     return this.byId.has(id);
   }
 
-  /** Add a message; false if its id is already held or was retracted. */
+  /** @param {number} id */
+  get(id) {
+    return this.byId.get(id);
+  }
+
+  /**
+   * Add a message; false if its id is already held or was retracted.
+   * @param {Message} message
+   */
   add(message) {
     if (!Number.isInteger(message.id) || this.byId.has(message.id) || this.retracted.has(message.id)) {
       return false;
@@ -30,6 +57,7 @@ export class Timeline {
   /**
    * Forget message `id` for good: a later copy (live, history, gap repair) is refused, and
    * its id counts as a hole, so no gap repair waits for it. True if it was held.
+   * @param {number} id
    */
   retract(id) {
     if (!Number.isInteger(id) || id <= 0) return false;
@@ -40,12 +68,16 @@ export class Timeline {
     return held;
   }
 
-  /** Accept everything up to `id` as seen (recent history starts here). */
+  /**
+   * Accept everything up to `id` as seen (recent history starts here).
+   * @param {number} id
+   */
   acceptUpTo(id) {
     if (id > this.contiguous) this.contiguous = id;
     this.advance();
   }
 
+  /** Move the contiguous run over every id that is held or retracted. */
   advance() {
     while (
       this.contiguous < this.maxId &&
