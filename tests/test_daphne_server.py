@@ -158,6 +158,26 @@ def test_the_chat_protocol_copies_no_factory_option_but_tcp_no_delay() -> None:
     assert out == "['tcpNoDelay']"
 
 
+def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copies() -> None:
+    out = _in_a_fresh_process(
+        "from twisted.internet.testing import StringTransport\n"
+        "from twisted.web.http import HTTPChannel\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server = build_server_class(max_backlog=1, grace=1, fast_write=True)\n"
+        "factory = WebSocketFactory(None)\n"
+        "factory.protocol = server.websocket_protocol\n"
+        "factory.setProtocolOptions(autoPingInterval=7)\n"
+        "protocol = factory.buildProtocol(None)\n"
+        "transport = StringTransport()\n"
+        "transport.registerProducer(HTTPChannel(), True)\n"
+        "protocol.makeConnection(transport)\n"
+        "print(transport.producer, type(protocol.send_queue).__name__,\n"
+        "      protocol.autoPingInterval, 'autoPingInterval' in vars(protocol))"
+    )
+    assert out == "None SendQueue 7 False"
+
+
 @pytest.mark.live
 @pytest.mark.redis
 class TestUnderDaphne:
