@@ -22,6 +22,9 @@ Moderation uses the same group. Events on the `lobby` group:
 - `{"type": "chat.pruned", "through": N}`: a retention prune (chat.retention) deleted every
   message up to id N. Every worker's `Lobby` drops them from its window and no socket sees
   it; on other layers each consumer gets it and ignores it (`chat_pruned`).
+- the same with `"presence": 1`: `text` is a full `presence` frame (with `online`). Each
+  worker's `Lobby` hands it to its presence tracker (`Lobby.on_presence`), which then knows
+  the list every socket holds (chat.presence sends count-only frames while it is current).
 - `{"type": "chat.sanctions"}`: mutes or bans changed in the database; every worker reloads
   its `chat.sanctions.SanctionBook`. On the broadcast layer the `Lobby` takes it (one reload
   per worker, through `Lobby.on_sanctions`) and no socket sees it; on other layers each
@@ -100,12 +103,16 @@ def frame_event(
     message_id: int | None = None,
     exclude: str | None = None,
     retract: int | None = None,
+    presence: bool = False,
 ) -> dict[str, Any]:
-    """The layer event that carries one pre-encoded frame; `retract` marks a retract frame
-    (the field is left out otherwise: every message event stays as small as before)."""
+    """The layer event that carries one pre-encoded frame; `retract` marks a retract frame,
+    `presence` a full presence frame (the fields are left out otherwise: every message event
+    stays as small as before)."""
     event = {"type": EVENT_TYPE, "text": text, "id": message_id, "exclude": exclude}
     if retract is not None:
         event["retract"] = retract
+    if presence:
+        event["presence"] = 1
     return event
 
 
@@ -120,11 +127,19 @@ def sanctions_event() -> dict[str, Any]:
 
 
 async def publish(
-    text: str, *, message_id: int | None = None, exclude: str | None = None, group: str = GROUP
+    text: str,
+    *,
+    message_id: int | None = None,
+    exclude: str | None = None,
+    group: str = GROUP,
+    presence: bool = False,
 ) -> None:
-    """Send one encoded frame to every socket of `group` on every worker."""
+    """Send one encoded frame to every socket of `group` on every worker (`presence`: it is
+    a full presence frame)."""
     layer = _channel_layer()
-    await layer.group_send(group, frame_event(text, message_id=message_id, exclude=exclude))
+    await layer.group_send(
+        group, frame_event(text, message_id=message_id, exclude=exclude, presence=presence)
+    )
 
 
 async def publish_retract(message_ids: Sequence[int]) -> None:
@@ -279,6 +294,7 @@ class Lobby:
         # The highest id a retention prune deleted (0: none seen).
         self.pruned_through = 0
         self.sanctions_listeners: list[Callable[[dict[str, Any]], None]] = []
+        self.presence_listeners: list[Callable[[str], None]] = []
         layer.set_group_filter(GROUP, self.admit)
         layer.on_subscribe(self.subscribed)
 
@@ -299,6 +315,8 @@ class Lobby:
                 self.pruned_through = max(self.pruned_through, event["through"])
                 self.window.prune(self.pruned_through)
                 return False
+            if event.get("presence"):
+                self._presence_seen(event["text"])
             return True
         if message_id in self.retracted:
             return False
@@ -317,6 +335,19 @@ class Lobby:
         (start a task to reload)."""
         if callback not in self.sanctions_listeners:
             self.sanctions_listeners.append(callback)
+
+    def on_presence(self, callback: Callable[[str], None]) -> None:
+        """Call `callback(text)` in the receive loop with every full presence frame that
+        reaches this worker's sockets, before they get it; it must not block."""
+        if callback not in self.presence_listeners:
+            self.presence_listeners.append(callback)
+
+    def _presence_seen(self, text: str) -> None:
+        for callback in list(self.presence_listeners):
+            try:
+                callback(text)
+            except Exception:
+                logger.exception("broadcast: presence listener failed")
 
     def _sanctions_changed(self, event: dict[str, Any]) -> None:
         for callback in list(self.sanctions_listeners):

@@ -31,6 +31,12 @@ What the subclasses add:
   instead (a "denial response": `websocket.http.response.start`, then `.body`), and the
   protocol writes that response, status, headers and body, in place of autobahn's bare one;
   chat.middleware uses it to tell a client why it was refused.
+- **Lighter idle sockets.** What a connection keeps while it is idle is cut where daphne,
+  autobahn and Twisted allocate more than they use: a slotted input queue instead of an
+  `asyncio.Queue` (four deques and an Event), autobahn's send queue made on first use, its
+  ~30 protocol options read from the factory instead of copied onto every connection, and the
+  upgraded HTTP channel (with its request and headers) released once the WebSocket has the
+  transport.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
@@ -48,6 +54,8 @@ import http
 import inspect
 import logging
 import sys
+from collections import deque
+from functools import partial
 from importlib import metadata
 from typing import Any
 
@@ -62,6 +70,106 @@ TESTED_VERSIONS = {"daphne": "4.2.3", "twisted": "26.10.0", "autobahn": "26.10.2
 EXTENSION = "chat.frames"
 # ASGI's extension for an HTTP response in place of the handshake (a denial response).
 DENIAL_EXTENSION = "websocket.http.response"
+
+
+# One `asgi` entry shared by every scope (daphne builds a dict per connection; nothing
+# writes to it).
+ASGI_VERSION = {"version": "3.0"}
+
+
+class InputQueue:
+    """What daphne feeds a connection's application: `put_nowait`, and `get` as ASGI
+    `receive`. Unbounded, for one reader (the application), as daphne's `asyncio.Queue`
+    was, without its four deques and Event: a deque exists only while messages wait."""
+
+    __slots__ = ("items", "waiter")
+
+    def __init__(self) -> None:
+        self.items: deque[dict[str, Any]] | None = None
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put_nowait(self, message: dict[str, Any]) -> None:
+        """Queue a message and wake the reader."""
+        if self.items is None:
+            self.items = deque()
+        self.items.append(message)
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def get(self) -> dict[str, Any]:
+        """The next message, waiting for one."""
+        while not self.items:
+            self.waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self.waiter
+            finally:
+                self.waiter = None
+        assert self.items is not None
+        message = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return message
+
+
+class SendQueue:
+    """autobahn's per-connection send queue (used only for chopped or synchronous sends),
+    with its deque made on first use: an empty deque costs 760 bytes per socket."""
+
+    __slots__ = ("items",)
+
+    def __init__(self) -> None:
+        self.items: deque[Any] | None = None
+
+    def __len__(self) -> int:
+        return len(self.items) if self.items is not None else 0
+
+    def append(self, item: Any) -> None:
+        """Queue an item."""
+        if self.items is None:
+            self.items = deque()
+        self.items.append(item)
+
+    def popleft(self) -> Any:
+        """The oldest item (IndexError when empty, as a deque)."""
+        if self.items is None:
+            raise IndexError("pop from an empty queue")
+        item = self.items.popleft()
+        if not self.items:
+            self.items = None
+        return item
+
+
+class FactoryOption:
+    """A protocol option read from the connection's factory.
+
+    autobahn copies ~30 options from the factory onto every connection, unless the protocol
+    already has them; as these (non-data descriptors: a connection may still set its own
+    value) it has them, and the connection's `__dict__` stays under half the size.
+    """
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __get__(self, instance: Any, owner: type | None = None) -> Any:
+        if instance is None:
+            return self
+        return getattr(instance.factory, self.name)
+
+
+def factory_options() -> dict[str, FactoryOption]:
+    """The class attributes that stand for autobahn's per-connection option copies.
+
+    `tcpNoDelay` stays a copy: autobahn reads it before copying (so it never took effect
+    here), and reading it from the factory would switch Nagle's algorithm off.
+    """
+    from daphne.ws_protocol import WebSocketProtocol
+
+    return {
+        name: FactoryOption(name) for name in WebSocketProtocol.CONFIG_ATTRS if name != "tcpNoDelay"
+    }
 
 
 def buffered_bytes(transport: Any) -> int:
@@ -88,6 +196,7 @@ def missing_internals() -> list[str]:
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
     from autobahn.websocket.protocol import WebSocketServerProtocol as AutobahnServerProtocol
     from daphne.cli import CommandLineInterface
+    from daphne.http_protocol import WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     from twisted.internet import abstract, tcp
@@ -98,7 +207,14 @@ def missing_internals() -> list[str]:
         ),
         "daphne.server.Server.run assigns self.ws_factory": "self.ws_factory = WebSocketFactory("
         in inspect.getsource(Server.run),
-        "daphne.server.Server.create_application": hasattr(Server, "create_application"),
+        "daphne.server.Server.create_application builds an asyncio.Queue": all(
+            part in inspect.getsource(Server.create_application)
+            for part in (
+                "input_queue = asyncio.Queue()",
+                "receive=input_queue.get",
+                'self.connections[protocol]["application_instance"]',
+            )
+        ),
         "daphne.server.Server.kill_all_applications": hasattr(Server, "kill_all_applications"),
         "daphne.ws_protocol.WebSocketFactory.protocol": getattr(WebSocketFactory, "protocol", None)
         is WebSocketProtocol,
@@ -116,6 +232,11 @@ def missing_internals() -> list[str]:
         "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
         in inspect.getsource(AutobahnProtocol),
         "autobahn WebSocketProtocol.sendCloseFrame": hasattr(AutobahnProtocol, "sendCloseFrame"),
+        "autobahn copies CONFIG_ATTRS unless the protocol has them": "if not hasattr(self, "
+        "configAttr)" in inspect.getsource(AutobahnProtocol._connectionMade),
+        "daphne's HTTP channel stays the transport's producer after the upgrade": (
+            "transport.protocol = protocol" in inspect.getsource(WebRequest.process)
+        ),
         "autobahn WebSocketProtocol.STATE_OPEN": hasattr(AutobahnProtocol, "STATE_OPEN"),
         "twisted FileDescriptor.dataBuffer/offset": hasattr(abstract.FileDescriptor, "dataBuffer")
         and hasattr(abstract.FileDescriptor, "offset"),
@@ -207,10 +328,11 @@ def build_server_class(
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
+    from twisted.web.http import HTTPChannel
 
     class ChatWebSocketProtocol(WebSocketProtocol):
-        """daphne's protocol with bounded, immediate writes, `write_frame`, and denial
-        responses (ASGI `websocket.http.response`)."""
+        """daphne's protocol with bounded, immediate writes, `write_frame`, denial
+        responses (ASGI `websocket.http.response`), and less memory per connection."""
 
         # A denial response being received from the application: status, headers, body.
         _denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
@@ -244,6 +366,17 @@ def build_server_class(
                 super().sendHttpErrorResponse(code, reason, responseHeaders)
             else:
                 self.sendData(self._denial_response)
+
+        def connectionMade(self) -> None:
+            """Start as autobahn does, then drop what an open socket does not need."""
+            super().connectionMade()
+            self.send_queue = SendQueue()
+            # daphne hands over the upgraded request's transport with its HTTP channel still
+            # registered as producer. That request never finishes, so the channel pauses
+            # nothing; it only keeps itself, the request and its headers alive (~3 KiB).
+            transport = self.transport
+            if isinstance(getattr(transport, "producer", None), HTTPChannel):
+                transport.unregisterProducer()
 
         def serverSend(self, content: Any, binary: bool = False) -> None:
             """Send one ASGI `websocket.send`, unless the client is over the backlog."""
@@ -328,6 +461,9 @@ def build_server_class(
             metrics.SLOW_READER_DISCONNECTS.inc()
             return True
 
+    for name, option in factory_options().items():
+        setattr(ChatWebSocketProtocol, name, option)
+
     class ChatServer(Server):
         """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
 
@@ -352,13 +488,24 @@ def build_server_class(
             self._ws_factory = factory
 
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
-            """Offer `write_frame` and denial responses to the application of every
-            WebSocket."""
-            if isinstance(protocol, ChatWebSocketProtocol):
-                extensions = scope.setdefault("extensions", {})
-                extensions[EXTENSION] = {"write_frame": protocol.write_frame}
-                extensions[DENIAL_EXTENSION] = {}
-            return super().create_application(protocol, scope)
+            """Start the application of a connection; a WebSocket's gets `write_frame`, denial
+            responses and a slotted input queue (daphne's own code otherwise, as of the pinned
+            version)."""
+            if not isinstance(protocol, ChatWebSocketProtocol):
+                return super().create_application(protocol, scope)
+            assert "application_instance" not in self.connections[protocol]
+            extensions = scope.setdefault("extensions", {})
+            extensions[EXTENSION] = {"write_frame": protocol.write_frame}
+            extensions[DENIAL_EXTENSION] = {}
+            scope.setdefault("asgi", ASGI_VERSION)
+            queue = InputQueue()
+            instance = self.application(
+                scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol)
+            )
+            if protocol not in self.connections:
+                return None
+            self.connections[protocol]["application_instance"] = asyncio.ensure_future(instance)
+            return queue
 
         def kill_all_applications(self) -> Any:
             """Close open sockets with 1012, wait for their handshakes, then stop the rest."""

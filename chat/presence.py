@@ -27,13 +27,23 @@ What that costs, plainly:
 - A SIGKILLed worker's people drop out within the TTL plus one REFRESH_INTERVAL.
 
 Presence broadcasts are coalesced: many changes within FLUSH_DELAY (CROWD_FLUSH_DELAY in a
-crowd, where each broadcast goes to everyone) produce one `presence` broadcast.
+crowd, where each broadcast goes to everyone) produce one `presence` broadcast. It carries
+the first page of the list only when that page changed (`protocol.presence_update`):
+otherwise it is `{"type": "presence", "count": N}`, the same few bytes for every socket, so
+the 1,001st person joining a crowd costs the others one short write each. For that the
+tracker keeps `held`, the first page that every socket is known to hold: the page of the
+last full frame (its own, or another worker's, seen through the broadcast layer's `Lobby`),
+forgotten (None, so the next broadcast carries the page) when a `hello` hands out a
+different page or the worker tells only its own sockets a list. On layers where a worker
+does not see the others' frames (channels-redis's), every broadcast carries the page, as a
+worker cannot know what the others sent.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -162,6 +172,11 @@ class PresenceTracker:
         # A worker appeared or vanished since local sockets were last told.
         self._tell_pending = False
         self._last_sent: str | None = None
+        # The first page every socket holds (None: not known; the next broadcast sends it),
+        # and whether this worker can know it: alone (no Redis), or seeing every worker's
+        # full frames (`watch`).
+        self._held: tuple[dict[str, str], ...] | None = None
+        self.knows_pages = not redis_url
         self._redis = (
             aioredis.Redis.from_url(
                 redis_url, socket_timeout=3, socket_connect_timeout=2, decode_responses=True
@@ -211,7 +226,11 @@ class PresenceTracker:
         self.view.put(session, nick)
         self._ensure_background()
         self.schedule_flush()
-        return self.page()
+        page = self.page()
+        if page.entries is not self._held:
+            # This socket's `hello` (or a rename's list) is not the page the others hold.
+            self._held = None
+        return page
 
     async def rename(self, session: str, nick: str) -> None:
         """Change a session's nickname."""
@@ -259,6 +278,24 @@ class PresenceTracker:
                 exc,
             )
         await redis.aclose()
+
+    def watch(self, lobby: broadcast.Lobby) -> None:
+        """See every full presence frame that reaches this worker's sockets (any worker's),
+        so that broadcasts can leave the list out while it is unchanged."""
+        lobby.on_presence(self.saw_page)
+        self.knows_pages = True
+
+    def saw_page(self, text: str) -> None:
+        """A full presence frame reaches this worker's sockets: they hold its list now."""
+        try:
+            online = json.loads(text)["online"]
+        except (ValueError, KeyError, TypeError):
+            self._held = None
+            return
+        page = self.page()
+        # The view's own tuple when equal, so later checks are identity checks.
+        held = tuple(online)
+        self._held = page.entries if held == page.entries else held
 
     # --- reading the view ----------------------------------------------------------------
 
@@ -421,21 +458,34 @@ class PresenceTracker:
         crowded = len(self.view) >= CROWD
         await asyncio.sleep(CROWD_FLUSH_DELAY if crowded else FLUSH_DELAY)
         await self.sync()
-        # Every socket on every worker gets this list, so no worker needs to tell its own.
+        # Every socket on every worker gets this frame, so no worker needs to tell its own.
         self._tell_pending = False
-        self._last_sent = protocol.presence_frame(self.page())
+        page = self.page()
+        held = self._held if self.knows_pages else None
+        full = not protocol.first_page_unchanged(page, held=held)
+        self._last_sent = protocol.presence_update(page, held=held)
+        if full:
+            self._held = page.entries
         try:
-            await broadcast.publish(self._last_sent)
+            await broadcast.publish(self._last_sent, presence=full)
         except Exception as exc:
+            # Who got the page is not known now.
+            self._held = None
             logger.warning("presence: broadcast failed (%s)", exc)
 
     async def _tell_local(self) -> None:
-        """Send this worker's sockets the list if it changed since they last had it."""
+        """Send this worker's sockets the list (or the count) if it changed since they last
+        had it."""
         self._tell_pending = False
-        frame = protocol.presence_frame(self.page())
+        page = self.page()
+        held = self._held if self.knows_pages else None
+        frame = protocol.presence_update(page, held=held)
         if frame == self._last_sent or not self.local:
             return
         self._last_sent = frame
+        if not protocol.first_page_unchanged(page, held=held):
+            # Only this worker's sockets get this page: the others may hold another.
+            self._held = None
         try:
             await broadcast.publish(frame, group=self.local_group)
         except Exception as exc:
@@ -481,6 +531,9 @@ def get_tracker() -> PresenceTracker:
         for old in [key for key in _trackers if key.is_closed()]:
             del _trackers[old]
         tracker = PresenceTracker(redis_url=settings.REDIS_URL, ttl=settings.CHAT_PRESENCE_TTL)
+        lobby = broadcast.get_lobby()
+        if lobby is not None:
+            tracker.watch(lobby)
         _trackers[loop] = tracker
     return tracker
 

@@ -281,8 +281,28 @@ def online_fields(
 
 
 def presence_frame(online: Sequence[dict[str, str]] | OnlinePage, *, limit: int = 0) -> str:
-    """Encode a `presence` frame."""
+    """Encode a full `presence` frame: the first page of the online list and the count."""
     return encode({"type": "presence", **online_fields(online, limit=limit)})
+
+
+def presence_count_frame(count: int) -> str:
+    """Encode a count-only `presence` frame: pages keep their list and update the count."""
+    return encode({"type": "presence", "count": count})
+
+
+def first_page_unchanged(page: OnlinePage, *, held: tuple[dict[str, str], ...] | None) -> bool:
+    """Whether `page` has the entries pages already hold (`held`; None: not known)."""
+    # Identity first: the online view hands out the same tuple until its first page changes.
+    return held is not None and (page.entries is held or page.entries == held)
+
+
+def presence_update(page: OnlinePage, *, held: tuple[dict[str, str], ...] | None) -> str:
+    """The `presence` frame after a join, leave or rename: `count` only when the first page
+    is the one pages hold (`held`), else the first page too. `held` None (not known) always
+    sends the page."""
+    if first_page_unchanged(page, held=held):
+        return presence_count_frame(page.count)
+    return presence_frame(page)
 
 
 def typing_frame(*, session: str, nick: str) -> str:

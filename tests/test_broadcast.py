@@ -146,3 +146,25 @@ async def test_a_window_fill_leaves_out_messages_pruned_meanwhile(monkeypatch):
     )
     await room.subscribed(True)
     assert [message_id for message_id, _ in room.window.latest(10)] == [3]
+
+
+def test_a_full_presence_event_is_marked_and_others_are_not():
+    assert broadcast.frame_event("p", presence=True)["presence"] == 1
+    assert "presence" not in broadcast.frame_event('{"type":"presence","count":3}')
+
+
+def test_a_full_presence_frame_reaches_the_presence_listener_and_the_sockets():
+    room = lobby()
+    seen: list[str] = []
+    room.on_presence(seen.append)
+    text = '{"type":"presence","online":[],"count":0}'
+    assert room.admit(broadcast.frame_event(text, presence=True)) is True
+    assert seen == [text]
+
+
+def test_a_count_only_presence_frame_does_not_reach_the_presence_listener():
+    room = lobby()
+    seen: list[str] = []
+    room.on_presence(seen.append)
+    assert room.admit(broadcast.frame_event('{"type":"presence","count":3}')) is True
+    assert seen == []

@@ -425,12 +425,60 @@ async def test_online_list_is_capped_but_count_is_everyone(settings):
         last = socks[-1].hello
         assert last["count"] == 3
         assert len(last["online"]) == 2
+        # The third join falls after the full first page: its frame may carry the count only.
+        pages = []
         presence = await socks[0].recv_type("presence")
+        pages.append(presence.get("online"))
         while presence["count"] != 3:
             presence = await socks[0].recv_type("presence")
-        assert len(presence["online"]) == 2
+            pages.append(presence.get("online"))
+        assert [len(page) for page in pages if page is not None][-1] == 2
     finally:
         for sock in socks:
+            await sock.close()
+
+
+async def settled_presence(sock: Socket, count: int) -> dict:
+    """The first presence frame with `count`, after which nothing else arrives for a while."""
+    frame = await sock.recv_type("presence")
+    while frame["count"] != count:
+        frame = await sock.recv_type("presence")
+    assert await sock.comm.receive_nothing(timeout=0.5)
+    return frame
+
+
+async def test_in_a_crowd_a_join_beyond_the_first_page_sends_the_others_the_count_only(
+    settings,
+):
+    settings.CHAT_PRESENCE_LIST = 3
+    socks = [await open_socket(f"?nick=b{i}") for i in range(5)]
+    late = None
+    try:
+        for sock in socks:
+            await settled_presence(sock, 5)
+        late = await open_socket("?nick=zed")
+        assert [entry["nick"] for entry in late.hello["online"]] == ["b0", "b1", "b2"]
+        for sock in socks:
+            assert await sock.recv_type("presence") == {"type": "presence", "count": 6}
+    finally:
+        for sock in [*socks, *([late] if late else [])]:
+            await sock.close()
+
+
+async def test_in_a_crowd_a_join_inside_the_first_page_sends_the_others_the_list(settings):
+    settings.CHAT_PRESENCE_LIST = 3
+    socks = [await open_socket(f"?nick=b{i}") for i in range(5)]
+    early = None
+    try:
+        for sock in socks:
+            await settled_presence(sock, 5)
+        early = await open_socket("?nick=aaron")
+        for sock in socks:
+            frame = await sock.recv_type("presence")
+            assert [entry["nick"] for entry in frame["online"]] == ["aaron", "b0", "b1"]
+            assert frame["count"] == 6
+    finally:
+        for sock in [*socks, *([early] if early else [])]:
             await sock.close()
 
 

@@ -11,6 +11,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
+from chat.daphne_server import FactoryOption, InputQueue, SendQueue
 from tests.live import ROOT
 from tests.wsclient import ChatClient
 
@@ -93,6 +94,105 @@ def test_a_text_frame_is_what_a_websocket_server_sends(size: int) -> None:
 def test_a_broadcast_frame_is_built_once_per_event() -> None:
     event = {"type": "chat.frame", "text": '{"type":"message"}'}
     assert wire_frame(event) is wire_frame(event)
+
+
+async def test_the_input_queue_hands_messages_over_in_order() -> None:
+    queue = InputQueue()
+    queue.put_nowait({"type": "websocket.connect"})
+    queue.put_nowait({"type": "websocket.receive", "text": "a"})
+    assert await queue.get() == {"type": "websocket.connect"}
+    assert await queue.get() == {"type": "websocket.receive", "text": "a"}
+
+
+async def test_the_input_queue_wakes_a_waiting_reader() -> None:
+    queue = InputQueue()
+    reader = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
+    assert await asyncio.wait_for(reader, 1) == {"type": "websocket.disconnect", "code": 1000}
+
+
+async def test_an_idle_input_queue_holds_no_deque() -> None:
+    queue = InputQueue()
+    queue.put_nowait({"type": "websocket.connect"})
+    await queue.get()
+    assert queue.items is None
+
+
+async def test_a_cancelled_reader_leaves_the_input_queue_usable() -> None:
+    queue = InputQueue()
+    reader = asyncio.ensure_future(queue.get())
+    await asyncio.sleep(0)
+    reader.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await reader
+    queue.put_nowait({"type": "websocket.connect"})
+    assert await queue.get() == {"type": "websocket.connect"}
+
+
+def test_the_send_queue_is_a_fifo_like_autobahns_deque() -> None:
+    queue = SendQueue()
+    assert not queue
+    assert len(queue) == 0
+    queue.append((b"a", True))
+    queue.append((b"b", False))
+    assert len(queue) == 2
+    assert queue.popleft() == (b"a", True)
+    assert queue.popleft() == (b"b", False)
+    assert not queue
+    assert queue.items is None
+    with pytest.raises(IndexError):
+        queue.popleft()
+
+
+def test_a_factory_option_reads_the_factory_until_the_connection_sets_its_own() -> None:
+    class Factory:
+        autoPingInterval = 20
+
+    class Protocol:
+        autoPingInterval = FactoryOption("autoPingInterval")
+
+        def __init__(self) -> None:
+            self.factory = Factory()
+
+    protocol = Protocol()
+    assert hasattr(protocol, "autoPingInterval")
+    assert protocol.autoPingInterval == 20
+    protocol.autoPingInterval = 5
+    assert protocol.autoPingInterval == 5
+    assert Protocol().autoPingInterval == 20
+
+
+def test_the_chat_protocol_copies_no_factory_option_but_tcp_no_delay() -> None:
+    out = _in_a_fresh_process(
+        "from chat.daphne_server import build_server_class, FactoryOption\n"
+        "server = build_server_class(max_backlog=1, grace=1, fast_write=True)\n"
+        "protocol = server.websocket_protocol\n"
+        "copied = [n for n in protocol.CONFIG_ATTRS\n"
+        "          if not isinstance(protocol.__dict__.get(n), FactoryOption)]\n"
+        "print(copied)"
+    )
+    assert out == "['tcpNoDelay']"
+
+
+def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copies() -> None:
+    out = _in_a_fresh_process(
+        "from twisted.internet.testing import StringTransport\n"
+        "from twisted.web.http import HTTPChannel\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server = build_server_class(max_backlog=1, grace=1, fast_write=True)\n"
+        "factory = WebSocketFactory(None)\n"
+        "factory.protocol = server.websocket_protocol\n"
+        "factory.setProtocolOptions(autoPingInterval=7)\n"
+        "protocol = factory.buildProtocol(None)\n"
+        "transport = StringTransport()\n"
+        "transport.registerProducer(HTTPChannel(), True)\n"
+        "protocol.makeConnection(transport)\n"
+        "print(transport.producer, type(protocol.send_queue).__name__,\n"
+        "      protocol.autoPingInterval, 'autoPingInterval' in vars(protocol))"
+    )
+    assert out == "None SendQueue 7 False"
 
 
 @pytest.mark.live

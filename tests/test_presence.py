@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import pytest
 import redis.asyncio as aioredis
 from channels.layers import channel_layers
 
-from chat import presence
+from chat import presence, protocol
 from chat.presence import PresenceTracker, sort_online
 from tests.conftest import REDIS_PREFIX
 
@@ -295,3 +296,126 @@ async def test_without_reachable_redis_a_tracker_lists_its_own_sessions(trackers
     await tracker.sync()
     assert tracker.online() == [{"session": "s1", "nick": "Ana"}]
     assert await tracker.address_count("10.0.0.1") == 1
+
+
+@pytest.fixture
+def broadcasts(monkeypatch, settings):
+    """Presence broadcasts, decoded, with whether each was marked a full frame; a first page
+    of 3 and a short flush delay."""
+    settings.CHAT_PRESENCE_LIST = 3
+    monkeypatch.setattr(presence, "FLUSH_DELAY", 0.01)
+    sent: list[tuple[dict, bool]] = []
+
+    async def publish(text: str, *, presence: bool = False, **kwargs: object) -> None:
+        sent.append((json.loads(text), presence))
+
+    monkeypatch.setattr(presence.broadcast, "publish", publish)
+    return sent
+
+
+async def crowd(tracker: PresenceTracker, size: int) -> None:
+    """`size` people named b00, b01, ... and their broadcast sent."""
+    for i in range(size):
+        await tracker.join(f"s{i:02d}", f"b{i:02d}")
+    await flushed(tracker)
+
+
+async def flushed(tracker: PresenceTracker) -> None:
+    assert tracker._flush_task is not None
+    await tracker._flush_task
+
+
+async def test_a_join_beyond_a_full_first_page_broadcasts_the_count_only(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    await tracker.join("late", "zed")
+    await flushed(tracker)
+    assert broadcasts[-1] == ({"type": "presence", "count": 6}, False)
+
+
+async def test_a_join_inside_the_first_page_broadcasts_the_page(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    await tracker.join("early", "aaron")
+    await flushed(tracker)
+    frame, full = broadcasts[-1]
+    assert full
+    assert [entry["nick"] for entry in frame["online"]] == ["aaron", "b00", "b01"]
+    assert frame["count"] == 6
+
+
+async def test_a_leave_beyond_the_first_page_broadcasts_the_count_only(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    await tracker.leave("s04")
+    await flushed(tracker)
+    assert broadcasts[-1] == ({"type": "presence", "count": 4}, False)
+
+
+async def test_a_leave_from_the_first_page_broadcasts_the_page(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    await tracker.leave("s00")
+    await flushed(tracker)
+    frame, full = broadcasts[-1]
+    assert full
+    assert [entry["nick"] for entry in frame["online"]] == ["b01", "b02", "b03"]
+
+
+async def test_a_rename_beyond_the_first_page_broadcasts_the_count_only(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    await tracker.rename("s04", "b99")
+    await flushed(tracker)
+    assert broadcasts[-1] == ({"type": "presence", "count": 5}, False)
+
+
+async def test_a_crowd_beyond_the_first_page_keeps_sending_the_count_only(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    for i in range(3):
+        await tracker.join(f"late{i}", f"z{i}")
+        await flushed(tracker)
+    assert broadcasts[-3:] == [
+        ({"type": "presence", "count": 6}, False),
+        ({"type": "presence", "count": 7}, False),
+        ({"type": "presence", "count": 8}, False),
+    ]
+
+
+async def test_after_another_page_was_seen_the_next_broadcast_carries_the_page(
+    trackers, broadcasts
+):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    # Another worker's full frame, with a list this worker's view does not have.
+    other = [{"session": "x", "nick": "a-stale"}, {"session": "s00", "nick": "b00"}]
+    tracker.saw_page(json.dumps({"type": "presence", "online": other, "count": 6}))
+    await tracker.join("late", "zed")
+    await flushed(tracker)
+    frame, full = broadcasts[-1]
+    assert full
+    assert [entry["nick"] for entry in frame["online"]] == ["b00", "b01", "b02"]
+
+
+async def test_seeing_the_page_it_holds_keeps_the_broadcasts_count_only(trackers, broadcasts):
+    tracker = trackers("")
+    await crowd(tracker, 5)
+    tracker.saw_page(protocol.presence_frame(tracker.page()))
+    await tracker.join("late", "zed")
+    await flushed(tracker)
+    assert broadcasts[-1] == ({"type": "presence", "count": 6}, False)
+
+
+async def test_a_tracker_that_cannot_see_the_other_workers_frames_always_sends_the_page(
+    trackers, broadcasts
+):
+    tracker = trackers("")
+    tracker.knows_pages = False
+    await crowd(tracker, 5)
+    await tracker.join("late", "zed")
+    await flushed(tracker)
+    frame, full = broadcasts[-1]
+    assert full
+    assert frame["count"] == 6
+    assert len(frame["online"]) == 3

@@ -25,7 +25,10 @@ def two_workers(daphne_factory, redis_url):
     )
 
 
-def nicks(frame: dict) -> list[str]:
+def nicks(frame: dict) -> list[str] | None:
+    """The sorted nicknames of a frame's list (None: a count-only `presence` frame)."""
+    if "online" not in frame:
+        return None
     return sorted(entry["nick"] for entry in frame["online"])
 
 
@@ -122,3 +125,51 @@ async def test_sessions_of_a_killed_worker_drop_out_within_the_ttl(two_workers):
         await late.close()
     finally:
         await ana.close()
+
+
+@pytest.fixture
+def small_page_workers(daphne_factory, redis_url):
+    """Two workers whose first page of the online list is 3 people."""
+    env = {"CHAT_PRESENCE_TTL": str(TTL), "CHAT_PRESENCE_LIST": "3"}
+    return (
+        daphne_factory(redis_url=redis_url, name="qa", **env),
+        daphne_factory(redis_url=redis_url, name="qb", **env),
+    )
+
+
+async def settled_presence(client: ChatClient, count: int) -> None:
+    """Presence frames until one has `count`, then none for longer than a flush and a
+    refresh."""
+    frame = await client.recv_type("presence", timeout=10)
+    while frame["count"] != count:
+        frame = await client.recv_type("presence", timeout=10)
+    while True:
+        try:
+            frame = await client.recv_type("presence", timeout=FLUSH_DELAY + REFRESH_INTERVAL + 1)
+        except TimeoutError:
+            return
+
+
+async def test_in_a_crowd_a_join_beyond_the_first_page_sends_both_workers_the_count_only(
+    small_page_workers,
+):
+    a, b = small_page_workers
+    crowd = [await ChatClient.connect((a, b)[i % 2].ws_url, nick=f"b{i}") for i in range(5)]
+    late = None
+    try:
+        for client in crowd:
+            await settled_presence(client, 5)
+        late = await ChatClient.connect(b.ws_url, nick="zed")
+        for client in crowd:
+            # Its own worker's broadcast, or the other's heartbeat to its own sockets: both
+            # count-only.
+            frame = await client.recv_type("presence", timeout=10)
+            assert frame == {"type": "presence", "count": 6}
+        early = await ChatClient.connect(a.ws_url, nick="aaron")
+        for client in crowd:
+            frame = await client.recv_type("presence", timeout=10, count=7)
+            assert nicks(frame) == ["aaron", "b0", "b1"]
+        await early.close()
+    finally:
+        for client in [*crowd, *([late] if late else [])]:
+            await client.close()

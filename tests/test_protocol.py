@@ -687,3 +687,52 @@ def test_a_bad_mute_frame_is_refused(fields):
     with pytest.raises(protocol.ProtocolError) as exc:
         protocol.parse_client_frame(f'{{"type":"mute",{fields}}}', max_body=10)
     assert exc.value.code == protocol.INVALID_BODY
+
+
+def _page(*nicks: str, count: int) -> protocol.OnlinePage:
+    return protocol.OnlinePage(
+        entries=tuple({"session": f"s-{nick}", "nick": nick} for nick in nicks), count=count
+    )
+
+
+def test_a_count_only_presence_frame_has_type_and_count_only():
+    assert json.loads(protocol.presence_count_frame(1001)) == {"type": "presence", "count": 1001}
+
+
+def test_presence_update_is_count_only_when_the_held_page_is_unchanged():
+    held = _page("Ana", "Bia", count=1000).entries
+    frame = protocol.presence_update(_page("Ana", "Bia", count=1001), held=held)
+    assert json.loads(frame) == {"type": "presence", "count": 1001}
+
+
+def test_presence_update_is_count_only_for_the_very_same_page_object():
+    page = _page("Ana", "Bia", count=1001)
+    assert json.loads(protocol.presence_update(page, held=page.entries)) == {
+        "type": "presence",
+        "count": 1001,
+    }
+
+
+def test_presence_update_carries_the_page_when_it_changed():
+    held = _page("Ana", "Bia", count=1000).entries
+    frame = json.loads(protocol.presence_update(_page("Aaron", "Ana", count=1001), held=held))
+    assert frame["online"] == [
+        {"session": "s-Aaron", "nick": "Aaron"},
+        {"session": "s-Ana", "nick": "Ana"},
+    ]
+    assert frame["count"] == 1001
+
+
+def test_presence_update_carries_the_page_after_a_rename_inside_it():
+    held = _page("Ana", "Bia", count=5).entries
+    frame = json.loads(protocol.presence_update(_page("Ana", "Bea", count=5), held=held))
+    assert [entry["nick"] for entry in frame["online"]] == ["Ana", "Bea"]
+
+
+def test_presence_update_carries_the_page_when_what_pages_hold_is_not_known():
+    frame = json.loads(protocol.presence_update(_page("Ana", count=1), held=None))
+    assert frame == {
+        "type": "presence",
+        "online": [{"session": "s-Ana", "nick": "Ana"}],
+        "count": 1,
+    }
