@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels."""
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -24,6 +25,12 @@ daphne_server.install(
     grace=settings.CHAT_SHUTDOWN_GRACE,
     fast_write=settings.CHAT_FAST_WRITE,
 )
+
+if settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer":
+    logging.getLogger("chatproject").warning(
+        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
+        "process only. Set REDIS_URL to run several workers."
+    )
 
 application = ProtocolTypeRouter(
     {

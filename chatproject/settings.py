@@ -3,7 +3,6 @@
 Every value has a safe default; see `.env.example` and the README's configuration table.
 """
 
-import logging
 import os
 from pathlib import Path
 
@@ -181,11 +180,9 @@ if REDIS_URL:
             f"CHAT_LAYER must be 'broadcast', 'pubsub' or 'core', not {CHAT_LAYER!r}"
         )
 else:
+    # chatproject/asgi.py says so when it builds the application: once per serving process
+    # (settings are imported by every manage.py command and by runserver's reloader too).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-    logging.getLogger("chatproject").warning(
-        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
-        "process only. Set REDIS_URL to run several workers."
-    )
 
 # --- Cache ---------------------------------------------------------------------------------
 # Holds the sign-in failure counts (chat.accounts): in Redis when there is one, so that every
@@ -272,4 +269,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("DJANGO_LOG_LEVEL", "INFO")},
+    # Django gives its "django" logger a console handler of its own (with DEBUG on) and lets
+    # it propagate: every request of runserver (django.channels.server) was printed twice.
+    # Here it only propagates to the root's handler.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }
