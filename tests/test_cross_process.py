@@ -6,18 +6,17 @@ import asyncio
 
 import pytest
 
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
-pytestmark = [pytest.mark.live, pytest.mark.redis]
+LAYERS = ["broadcast", "pubsub", "core"]
 
-
-@pytest.fixture(params=["broadcast", "pubsub", "core"])
-def two_workers(request, daphne_factory, redis_url):
-    layer = request.param
-    return (
-        daphne_factory(redis_url=redis_url, name=f"a-{layer}", CHAT_LAYER=layer),
-        daphne_factory(redis_url=redis_url, name=f"b-{layer}", CHAT_LAYER=layer),
-    )
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.redis,
+    pytest.mark.parametrize(
+        "two_workers", [{"CHAT_LAYER": layer} for layer in LAYERS], ids=LAYERS, indirect=True
+    ),
+]
 
 
 async def test_message_reaches_both_processes_in_both_directions(two_workers):

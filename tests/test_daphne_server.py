@@ -11,8 +11,8 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
-from tests.live import ROOT
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import ROOT
 
 
 def _in_a_fresh_process(code: str) -> str:

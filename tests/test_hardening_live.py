@@ -14,7 +14,7 @@ import websockets
 
 from chat.models import Message
 from chat.presence import FLUSH_DELAY, REFRESH_INTERVAL
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -11,9 +11,9 @@ import pytest
 from chat import broadcast, protocol
 from chat.models import Message
 from chat.serializers import message_to_frame
-from tests.conftest import REDIS_PREFIX
-from tests.resilient import ResilientClient
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.environment import REDIS_PREFIX
+from tests.support.resilient import ResilientClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -6,8 +6,8 @@ import urllib.request
 
 import pytest
 
-from tests.live import Runserver
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import Runserver
 
 pytestmark = pytest.mark.live
 

@@ -9,19 +9,15 @@ import pytest
 import websockets
 
 from chat.presence import REFRESH_INTERVAL
-from tests.test_presence_live import nicks, wait_presence
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient, nicks, wait_presence
+from tests.support.environment import REDIS_PREFIX
 
-pytestmark = [pytest.mark.live, pytest.mark.redis]
-
-
-@pytest.fixture
-def two_workers(daphne_factory, redis_url):
-    env = {"CHAT_PRESENCE_TTL": "60"}  # ghosts would linger a minute: the test sees them
-    return (
-        daphne_factory(redis_url=redis_url, name="sa", **env),
-        daphne_factory(redis_url=redis_url, name="sb", **env),
-    )
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.redis,
+    # Ghosts would linger a minute: the test sees them.
+    pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": "60"}], indirect=True),
+]
 
 
 async def test_sigterm_closes_sockets_with_1012(two_workers):
@@ -57,8 +53,6 @@ async def test_sigterm_leaves_no_ghost_in_the_online_list(two_workers):
 
 async def test_a_worker_stopped_cleanly_removes_its_presence_keys(two_workers, redis_url):
     import redis
-
-    from tests.conftest import REDIS_PREFIX
 
     a, b = two_workers
     leaving = await ChatClient.connect(a.ws_url, nick="Leaving")

@@ -10,8 +10,8 @@ import pytest
 import websockets
 from django.db import connection
 
-from tests.live import table_locked
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.database import table_locked
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 
