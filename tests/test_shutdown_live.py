@@ -74,3 +74,26 @@ async def test_a_worker_stopped_cleanly_removes_its_presence_keys(two_workers, r
         store.close()
         await staying.close()
         await asyncio.gather(leaving.close(), return_exceptions=True)
+
+
+async def test_a_killed_worker_leaves_no_key_without_an_expiry(two_workers, redis_url):
+    """SIGKILL runs no cleanup: whatever the worker wrote must expire by itself."""
+    import redis
+
+    a, b = two_workers
+    doomed = await ChatClient.connect(a.ws_url, nick="Doomed")
+    staying = await ChatClient.connect(b.ws_url, nick="Staying")
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await wait_presence(staying, ["Doomed", "Staying"])
+        await doomed.say("written before the kill")
+        await staying.recv_type("message")
+        a.kill(signal.SIGKILL)
+        keys = list(store.scan_iter(f"{REDIS_PREFIX}:*"))
+        assert any(":presence:" in key for key in keys), keys
+        forever = [key for key in keys if store.ttl(key) == -1]
+        assert forever == [], f"keys that outlive every worker: {forever}"
+    finally:
+        store.close()
+        await staying.close()
+        await asyncio.gather(doomed.close(), return_exceptions=True)
