@@ -1,5 +1,6 @@
 """ASGI entry point: HTTP through Django, WebSockets through Channels."""
 
+import logging
 import os
 
 from django.core.asgi import get_asgi_application
@@ -30,6 +31,12 @@ daphne_server.install(
     # JSON logs: daphne's access log goes through logging too (one JSON object per line).
     access_via_logging=settings.LOG_FORMAT == "json",
 )
+
+if settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer":
+    logging.getLogger("chatproject").warning(
+        "REDIS_URL is not set: using the in-memory channel layer, which works in a single "
+        "process only. Set REDIS_URL to run several workers."
+    )
 
 application = ProtocolTypeRouter(
     {

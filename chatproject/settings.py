@@ -151,7 +151,8 @@ if REDIS_URL:
         }
     }
 else:
-    # chat.apps warns about it once logging is configured (so that it is JSON when asked).
+    # chatproject/asgi.py says so when it builds the application: once per serving process
+    # (settings are imported by every manage.py command and by runserver's reloader too).
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
 # --- Cache ---------------------------------------------------------------------------------
@@ -294,4 +295,8 @@ LOGGING = {
         }
     },
     "root": {"handlers": ["console"], "level": env_str("DJANGO_LOG_LEVEL", default="INFO")},
+    # Django gives its "django" logger a console handler of its own (with DEBUG on) and lets
+    # it propagate: every request of runserver (django.channels.server) was printed twice.
+    # Here it only propagates to the root's handler.
+    "loggers": {"django": {"handlers": [], "level": "INFO", "propagate": True}},
 }

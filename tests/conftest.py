@@ -1,4 +1,7 @@
-"""Shared fixtures: real Redis, real daphne processes, the test database's URL."""
+"""Shared fixtures: real Redis, real server processes, the test database's URL.
+
+The helpers behind them are in tests/support/; test modules import those, not this file.
+"""
 
 from __future__ import annotations
 
@@ -10,19 +13,31 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT, Daphne, PrivateRedis, base_env, database_url
+from tests.support.database import database_url
+from tests.support.environment import REDIS_PREFIX, delete_prefixed_keys, missing
+from tests.support.servers import Daphne, PrivateRedis, ServerProcess, base_env
 
-IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
-# Every Redis key and channel of this test process starts with this, so that test runs
-# sharing one Redis do not hear each other.
-REDIS_PREFIX = f"test{os.getpid()}"
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 
-def _missing(reason: str) -> None:
-    """Locally a missing service skips with a reason; in CI it is a failure."""
-    if IN_CI:
-        pytest.fail(f"{reason} (required in CI)")
-    pytest.skip(reason)
+def _delete_this_runs_keys() -> None:
+    """Delete the keys of this run's prefix from the shared Redis, if it is reachable."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=2)
+    try:
+        delete_prefixed_keys(client, REDIS_PREFIX)
+    except redis.RedisError:
+        pass
+    finally:
+        client.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _redis_keys_removed_at_the_end() -> Iterator[None]:
+    """Leave nothing in the shared Redis: delete this run's keys when the session ends."""
+    yield
+    _delete_this_runs_keys()
 
 
 @pytest.fixture
@@ -30,14 +45,13 @@ def redis_url() -> Iterator[str]:
     """A real Redis, with this project's keys cleared before the test."""
     import redis
 
-    url = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    url = REDIS_TEST_URL
     client = redis.Redis.from_url(url, socket_connect_timeout=2)
     try:
         client.ping()
     except redis.RedisError as exc:
-        _missing(f"Redis not reachable at {url}: {exc}")
-    for key in client.scan_iter(f"{REDIS_PREFIX}:*"):
-        client.delete(key)
+        missing(f"Redis not reachable at {url}: {exc}")
+    delete_prefixed_keys(client, REDIS_PREFIX)
     yield url
     client.close()
 
@@ -67,19 +81,21 @@ def collected_static(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def daphne_factory(live_db_url: str, collected_static: Path) -> Iterator[Callable[..., Daphne]]:
-    """Start daphne processes (or another server class of tests.live); all are stopped at
-    the end of the test, and a traceback in any of their logs fails it."""
-    started: list[Daphne] = []
+def daphne_factory(
+    live_db_url: str, collected_static: Path
+) -> Iterator[Callable[..., ServerProcess]]:
+    """Start daphne processes (or another `server_class` of tests.support.servers); all are
+    stopped at the end of the test, and a traceback in any of their logs fails it."""
+    started: list[ServerProcess] = []
 
     def start(
         *,
         redis_url: str | None,
         name: str = "web",
         extra_args: list[str] | None = None,
-        server_class: type[Daphne] = Daphne,
+        server_class: type[ServerProcess] = Daphne,
         **env: str,
-    ) -> Daphne:
+    ) -> ServerProcess:
         env.setdefault("CHAT_REDIS_PREFIX", REDIS_PREFIX)
         env.setdefault("DJANGO_STATIC_ROOT", str(collected_static))
         proc = server_class(
@@ -99,8 +115,35 @@ def daphne_factory(live_db_url: str, collected_static: Path) -> Iterator[Callabl
         if "Traceback" in log:
             at = log.index("Traceback")
             pytest.fail(
-                f"daphne {proc.name} logged a traceback:\n{log[max(0, at - 500) : at + 3000]}"
+                f"{proc.kind} {proc.name} logged a traceback:\n{log[max(0, at - 500) : at + 3000]}"
             )
+
+
+@pytest.fixture
+def two_workers(
+    request: pytest.FixtureRequest, daphne_factory: Callable[..., ServerProcess], redis_url: str
+) -> tuple[ServerProcess, ServerProcess]:
+    """Two daphne processes on one Redis: one chat served by two workers.
+
+    Their environment comes from indirect parametrization, e.g.
+    `@pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": "6"}], indirect=True)`.
+    """
+    env: dict[str, str] = dict(getattr(request, "param", {}))
+    tag = "-".join(env.values()) or "default"
+    return (
+        daphne_factory(redis_url=redis_url, name=f"a-{tag}", **env),
+        daphne_factory(redis_url=redis_url, name=f"b-{tag}", **env),
+    )
+
+
+@pytest.fixture
+def fresh_layer() -> Iterator[None]:
+    """A new in-memory layer for the test: its queues belong to one event loop."""
+    from channels.layers import channel_layers
+
+    channel_layers.backends = {}
+    yield
+    channel_layers.backends = {}
 
 
 @pytest.fixture(autouse=True)
@@ -122,7 +165,7 @@ def private_redis() -> Iterator[PrivateRedis]:
     import shutil
 
     if shutil.which("redis-server") is None:
-        _missing("redis-server is not installed")
+        missing("redis-server is not installed")
     server = PrivateRedis().start()
     yield server
     server.stop()

@@ -10,8 +10,8 @@ from redis import asyncio as aioredis
 
 from chat.address_limits import AddressLimit, get_limit
 from chat.limits import WindowCounter
-from tests.conftest import REDIS_PREFIX
-from tests.live import free_port
+from tests.support.environment import REDIS_PREFIX
+from tests.support.servers import free_port
 from tests.test_limits import FakeClock
 
 

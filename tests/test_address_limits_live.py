@@ -9,7 +9,7 @@ import urllib.request
 import pytest
 
 from chat.models import Message
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from tests.live import ROOT
+from tests.support.servers import ROOT
 
 _PRINT_BACKEND = (
     "from django.conf import settings; print(settings.CHANNEL_LAYERS['default']['BACKEND'])"

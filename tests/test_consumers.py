@@ -6,62 +6,18 @@ import json
 import logging
 
 import pytest
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 
 from chat import broadcast
 from chat.models import Message
 from chatproject.asgi import application
+from tests.support.client import ChatClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer():
-    """Each test gets its own in-memory layer (its queues belong to one event loop)."""
-    channel_layers.backends = {}
-    yield
-    channel_layers.backends = {}
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
 
-class Socket:
-    """A communicator that has been greeted."""
-
-    def __init__(self, comm: WebsocketCommunicator, hello: dict) -> None:
-        self.comm = comm
-        self.hello = hello
-
-    async def send(self, frame: dict | str) -> None:
-        await self.comm.send_to(text_data=frame if isinstance(frame, str) else json.dumps(frame))
-
-    async def recv(self, timeout: float = 2) -> dict:
-        return json.loads(await self.comm.receive_from(timeout=timeout))
-
-    async def recv_type(self, kind: str, timeout: float = 2) -> dict:
-        while True:
-            frame = await self.recv(timeout)
-            if frame["type"] == kind:
-                return frame
-
-    async def assert_no_message(self, timeout: float = 0.3) -> None:
-        """No `message` frame arrives within `timeout` (presence frames may)."""
-        while not await self.comm.receive_nothing(timeout=timeout):
-            frame = await self.recv()
-            assert frame["type"] != "message", frame
-
-    async def close(self) -> None:
-        await self.comm.disconnect()
-
-
-async def open_socket(query: str = "") -> Socket:
-    comm = WebsocketCommunicator(application, f"/ws/chat/{query}", headers=[ORIGIN])
-    connected, _ = await comm.connect()
-    assert connected
-    hello = json.loads(await comm.receive_from())
-    assert hello["type"] == "hello"
-    return Socket(comm, hello)
+async def open_socket(query: str = "") -> ChatClient:
+    return await ChatClient.communicate(query)
 
 
 @pytest.fixture

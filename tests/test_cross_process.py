@@ -6,17 +6,9 @@ import asyncio
 
 import pytest
 
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
-
-
-@pytest.fixture
-def two_workers(daphne_factory, redis_url):
-    return (
-        daphne_factory(redis_url=redis_url, name="a"),
-        daphne_factory(redis_url=redis_url, name="b"),
-    )
 
 
 async def test_message_reaches_both_processes_in_both_directions(two_workers):

@@ -12,8 +12,8 @@ from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
 from chat.daphne_server import FactoryOption, InputQueue, SendQueue
-from tests.live import ROOT
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import ROOT
 
 
 def _in_a_fresh_process(code: str) -> str:

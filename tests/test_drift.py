@@ -479,7 +479,7 @@ def test_every_file_a_readme_command_names_exists() -> None:
 
 
 def test_the_readmes_uvicorn_command_is_the_tested_one() -> None:
-    from tests.live import Uvicorn
+    from tests.support.servers import Uvicorn
 
     (readme,) = [words for words in readme_commands() if words[0].endswith("/uvicorn")]
     tested = Uvicorn(env={}, name="drift").command()

@@ -7,8 +7,8 @@ import sys
 
 import pytest
 
-from tests.live import ROOT
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import ROOT
 
 pytestmark = [pytest.mark.live]
 

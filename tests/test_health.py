@@ -9,7 +9,7 @@ from channels.layers import channel_layers
 from django.test import Client
 
 from chat import health, presence
-from tests.conftest import REDIS_PREFIX
+from tests.support.environment import REDIS_PREFIX
 
 READY = "/healthz/ready"
 LIVE = "/healthz/live"

@@ -24,11 +24,11 @@ from chat import broadcast
 from chat.consumers import ChatConsumer
 from chat.layers import RedisBroadcastChannelLayer
 from chatproject.asgi import application
-from tests.conftest import REDIS_PREFIX
+from tests.support.client import ORIGIN
+from tests.support.environment import REDIS_PREFIX
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
-ORIGIN = (b"origin", b"http://localhost")
 MESSAGE_PREFIX = '{"type":"message"'
 
 
@@ -61,13 +61,6 @@ class Counts:
         return sum(
             1 for msg in self.decodes if isinstance(msg, dict) and _is_message_text(msg.get("text"))
         )
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer() -> Iterator[None]:
-    channel_layers.backends = {}
-    yield
-    channel_layers.backends = {}
 
 
 @pytest.fixture
@@ -248,7 +241,7 @@ async def test_every_socket_gets_the_same_encoded_text(counting: Counts) -> None
 
 
 @pytest.fixture
-async def two_workers(redis_url: str) -> Any:
+async def two_layers(redis_url: str) -> Any:
     """Two layer instances (two "workers") on one Redis, isolated by this run's prefix."""
     layers = [
         RedisBroadcastChannelLayer(hosts=[redis_url], prefix=f"{REDIS_PREFIX}:layer")
@@ -269,9 +262,9 @@ async def join(layer: RedisBroadcastChannelLayer, n: int) -> list[str]:
 
 @pytest.mark.redis
 async def test_group_send_is_one_publish_and_one_decode_per_worker(
-    counting: Counts, two_workers: list[RedisBroadcastChannelLayer]
+    counting: Counts, two_layers: list[RedisBroadcastChannelLayer]
 ) -> None:
-    one, two = two_workers
+    one, two = two_layers
     members_one = await join(one, 3)
     members_two = await join(two, 4)
     reset(counting)

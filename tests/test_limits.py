@@ -210,8 +210,12 @@ def test_rate_limiter_strikes_start_over_after_an_allowed_event(clock):
     assert rl.abusive is False
 
 
-def test_rate_limiter_uses_the_monotonic_clock_by_default():
-    assert RateLimiter(rate=1, period=1).clock is time.monotonic
+def test_rate_limiter_without_a_clock_counts_real_time():
+    rl = RateLimiter(rate=1, period=0.05)
+    assert rl.check() is None
+    assert rl.check() is not None
+    time.sleep(0.06)
+    assert rl.check() is None
 
 
 # --- Throttle -------------------------------------------------------------------------------

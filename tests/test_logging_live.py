@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

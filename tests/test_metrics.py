@@ -25,7 +25,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from chat import broadcast, metrics
 from chat.layers import RedisBroadcastChannelLayer
 from chatproject.asgi import application
-from tests.conftest import REDIS_PREFIX
+from tests.support.environment import REDIS_PREFIX
 
 ROOT = Path(__file__).resolve().parent.parent
 DASHBOARD = ROOT / "deploy" / "grafana-dashboard.json"

@@ -10,8 +10,8 @@ from collections.abc import Callable
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.live import Daphne
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import Daphne
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

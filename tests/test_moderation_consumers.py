@@ -8,44 +8,14 @@ import json
 
 import pytest
 from asgiref.sync import sync_to_async
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.test import Client
 
 from chat.models import Message, Sanction
 from chatproject.asgi import application
+from tests.support.client import ORIGIN, ChatClient
 
-pytestmark = pytest.mark.django_db(transaction=True)
-
-ORIGIN = (b"origin", b"http://localhost")
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer():
-    """Each test gets its own in-memory layer (its queues belong to one event loop)."""
-    channel_layers.backends = {}
-    yield
-    channel_layers.backends = {}
-
-
-class Sock:
-    """A greeted communicator."""
-
-    def __init__(self, comm: WebsocketCommunicator, hello: dict) -> None:
-        self.comm = comm
-        self.hello = hello
-
-    async def send(self, frame: dict) -> None:
-        await self.comm.send_to(text_data=json.dumps(frame))
-
-    async def recv_type(self, kind: str, timeout: float = 3) -> dict:
-        while True:
-            frame = json.loads(await self.comm.receive_from(timeout=timeout))
-            if frame["type"] == kind:
-                return frame
-
-    async def close(self) -> None:
-        await self.comm.disconnect()
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
 
 def _cookie(user) -> bytes:
@@ -54,17 +24,10 @@ def _cookie(user) -> bytes:
     return f"sessionid={client.cookies['sessionid'].value}".encode()
 
 
-async def connect(query: str = "", *, user=None, address: str = "10.0.0.9") -> Sock:
-    headers = [ORIGIN]
-    if user is not None:
-        headers.append((b"cookie", await sync_to_async(_cookie)(user)))
-    comm = WebsocketCommunicator(application, f"/ws/chat/{query}", headers=headers)
-    comm.scope["client"] = (address, 40000)
-    connected, _ = await comm.connect()
-    assert connected
-    hello = json.loads(await comm.receive_from(timeout=3))
-    assert hello["type"] == "hello", hello
-    return Sock(comm, hello)
+async def connect(query: str = "", *, user=None, address: str = "10.0.0.9") -> ChatClient:
+    """A greeted socket from `address`, signed in as `user` if given."""
+    headers = [] if user is None else [(b"cookie", await sync_to_async(_cookie)(user))]
+    return await ChatClient.communicate(query, headers=headers, address=address)
 
 
 async def refused(query: str = "", *, address: str) -> bool:
@@ -88,12 +51,12 @@ async def until_guard(condition, timeout: float = 10) -> None:
         await asyncio.sleep(0.02)
 
 
-def _muted(sock: Sock, address: str):
+def _muted(sock: ChatClient, address: str):
     session = sock.hello["session"]
     return lambda guard: guard.muted(user_id=None, session=session, address=address)
 
 
-async def say(sock: Sock, body: str) -> dict:
+async def say(sock: ChatClient, body: str) -> dict:
     await sock.send({"type": "message", "body": body, "client_id": body})
     return await sock.recv_type("message")
 

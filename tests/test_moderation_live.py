@@ -11,8 +11,8 @@ from asgiref.sync import sync_to_async
 from chat import broadcast
 from chat.layers import RedisBroadcastChannelLayer
 from chat.moderation import message_delete
-from tests.conftest import REDIS_PREFIX
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.environment import REDIS_PREFIX
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -46,6 +46,10 @@ def test_session_id_fits_the_session_column():
     assert max(len(new_session_id()) for _ in range(SAMPLES)) <= limit
 
 
-def test_session_id_has_at_least_64_bits_of_randomness():
-    # token_urlsafe(9): 12 characters of 6 bits each.
-    assert len(new_session_id()) * 6 >= 64
+def test_session_id_is_random_in_every_character():
+    # At least 64 bits of randomness: 11 or more characters, each one of 64 at random
+    # (token_urlsafe), so that every position takes nearly every value over many ids.
+    ids = [new_session_id() for _ in range(SAMPLES)]
+    assert min(len(i) for i in ids) >= 11
+    for position in range(11):
+        assert len({i[position] for i in ids}) >= 56, f"character {position} is not random"

@@ -11,7 +11,7 @@ from channels.layers import channel_layers
 
 from chat import presence, protocol
 from chat.presence import PresenceTracker, sort_online
-from tests.conftest import REDIS_PREFIX
+from tests.support.environment import REDIS_PREFIX
 
 
 @pytest.fixture(autouse=True)

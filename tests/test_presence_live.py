@@ -9,37 +9,15 @@ import time
 import pytest
 
 from chat.presence import FLUSH_DELAY, REFRESH_INTERVAL
-from tests.wsclient import ChatClient
-
-pytestmark = [pytest.mark.live, pytest.mark.redis]
+from tests.support.client import ChatClient, nicks, wait_presence
 
 TTL = 6
 
-
-@pytest.fixture
-def two_workers(daphne_factory, redis_url):
-    env = {"CHAT_PRESENCE_TTL": str(TTL)}
-    return (
-        daphne_factory(redis_url=redis_url, name="pa", **env),
-        daphne_factory(redis_url=redis_url, name="pb", **env),
-    )
-
-
-def nicks(frame: dict) -> list[str] | None:
-    """The sorted nicknames of a frame's list (None: a count-only `presence` frame)."""
-    if "online" not in frame:
-        return None
-    return sorted(entry["nick"] for entry in frame["online"])
-
-
-async def wait_presence(client: ChatClient, expected: list[str], timeout: float = 10) -> dict:
-    """The first presence frame whose nicknames are `expected`."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
-        frame = await client.recv_type("presence", timeout=max(0.1, deadline - loop.time()))
-        if nicks(frame) == sorted(expected):
-            return frame
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.redis,
+    pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": str(TTL)}], indirect=True),
+]
 
 
 async def test_join_on_either_worker_reaches_both(two_workers):

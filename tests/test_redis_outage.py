@@ -8,7 +8,7 @@ import time
 import pytest
 import websockets
 
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

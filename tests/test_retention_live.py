@@ -9,10 +9,10 @@ import sys
 
 import pytest
 
-from tests.conftest import REDIS_PREFIX
-from tests.live import ROOT, base_env
-from tests.resilient import fetch_after
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.environment import REDIS_PREFIX
+from tests.support.resilient import fetch_after
+from tests.support.servers import ROOT, base_env
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import time
 import urllib.request
 
 import pytest
 
-from tests.live import Runserver
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import ReloadingRunserver, Runserver
 
 pytestmark = pytest.mark.live
 
@@ -37,3 +38,24 @@ async def test_runserver_serves_a_working_socket(runserver):
         assert got["nick"] == "Smoke"
     finally:
         await client.close()
+
+
+def test_make_run_says_each_warning_once_and_logs_each_request_once(daphne_factory):
+    """As `make run` starts it (autoreloader parent and child, debug on, no Redis): the
+    in-memory layer warning once, one log line per request."""
+    server = daphne_factory(
+        redis_url=None, name="reloading", server_class=ReloadingRunserver, DJANGO_DEBUG="true"
+    )
+    with urllib.request.urlopen(f"{server.http_url}/?probe", timeout=5) as resp:
+        assert resp.status == 200
+    request_lines: list[str] = []
+    deadline = time.monotonic() + 10
+    while not request_lines and time.monotonic() < deadline:
+        time.sleep(0.2)
+        request_lines = [line for line in server.log().splitlines() if "HTTP GET /?probe " in line]
+    time.sleep(1)  # a second copy, if any, would be written by now
+    log = server.log()
+    assert [line for line in log.splitlines() if "HTTP GET /?probe " in line] == request_lines
+    assert len(request_lines) == 1, log
+    assert log.count("REDIS_URL is not set") == 1, log
+    assert log.count("Watching for file changes") == 1, log

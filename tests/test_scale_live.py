@@ -21,9 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import IN_CI, REDIS_PREFIX
-from tests.live import ARTIFACTS, ROOT, base_env, free_port
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.environment import IN_CI, REDIS_PREFIX
+from tests.support.servers import ARTIFACTS, ROOT, base_env, free_port
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -72,8 +72,14 @@ def test_message_list_after_skips_deleted_ids(ids):
     assert id_list(message_list_after(after=ids[3], limit=100)) == [ids[4], *ids[6:]]
 
 
-def test_message_list_after_returns_a_list(ids):
-    assert isinstance(message_list_after(after=0, limit=1), list)
+def test_message_list_after_queries_once_and_never_again_when_used(ids, django_assert_num_queries):
+    # Async callers hand the rows to code outside the database thread: nothing lazy left.
+    with django_assert_num_queries(1):
+        rows = message_list_after(after=0, limit=3)
+    with django_assert_num_queries(0):
+        assert len(rows) == 3
+        assert id_list(rows) == ids[:3]
+        assert id_list(rows) == ids[:3]  # a second pass, still no query
 
 
 # --- message_list_latest --------------------------------------------------------------------

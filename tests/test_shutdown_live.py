@@ -9,19 +9,15 @@ import pytest
 import websockets
 
 from chat.presence import REFRESH_INTERVAL
-from tests.test_presence_live import nicks, wait_presence
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient, nicks, wait_presence
+from tests.support.environment import REDIS_PREFIX
 
-pytestmark = [pytest.mark.live, pytest.mark.redis]
-
-
-@pytest.fixture
-def two_workers(daphne_factory, redis_url):
-    env = {"CHAT_PRESENCE_TTL": "60"}  # ghosts would linger a minute: the test sees them
-    return (
-        daphne_factory(redis_url=redis_url, name="sa", **env),
-        daphne_factory(redis_url=redis_url, name="sb", **env),
-    )
+pytestmark = [
+    pytest.mark.live,
+    pytest.mark.redis,
+    # Ghosts would linger a minute: the test sees them.
+    pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": "60"}], indirect=True),
+]
 
 
 async def test_sigterm_closes_sockets_with_1012(two_workers):
@@ -58,8 +54,6 @@ async def test_sigterm_leaves_no_ghost_in_the_online_list(two_workers):
 async def test_a_worker_stopped_cleanly_removes_its_presence_keys(two_workers, redis_url):
     import redis
 
-    from tests.conftest import REDIS_PREFIX
-
     a, b = two_workers
     leaving = await ChatClient.connect(a.ws_url, nick="Leaving")
     staying = await ChatClient.connect(b.ws_url, nick="Staying")
@@ -80,3 +74,26 @@ async def test_a_worker_stopped_cleanly_removes_its_presence_keys(two_workers, r
         store.close()
         await staying.close()
         await asyncio.gather(leaving.close(), return_exceptions=True)
+
+
+async def test_a_killed_worker_leaves_no_key_without_an_expiry(two_workers, redis_url):
+    """SIGKILL runs no cleanup: whatever the worker wrote must expire by itself."""
+    import redis
+
+    a, b = two_workers
+    doomed = await ChatClient.connect(a.ws_url, nick="Doomed")
+    staying = await ChatClient.connect(b.ws_url, nick="Staying")
+    store = redis.Redis.from_url(redis_url, decode_responses=True)
+    try:
+        await wait_presence(staying, ["Doomed", "Staying"])
+        await doomed.say("written before the kill")
+        await staying.recv_type("message")
+        a.kill(signal.SIGKILL)
+        keys = list(store.scan_iter(f"{REDIS_PREFIX}:*"))
+        assert any(":presence:" in key for key in keys), keys
+        forever = [key for key in keys if store.ttl(key) == -1]
+        assert forever == [], f"keys that outlive every worker: {forever}"
+    finally:
+        store.close()
+        await staying.close()
+        await asyncio.gather(doomed.close(), return_exceptions=True)

@@ -11,7 +11,7 @@ from pathlib import Path
 import brotli
 import pytest
 
-from tests.live import Daphne
+from tests.support.servers import Daphne
 
 pytestmark = pytest.mark.live
 

@@ -6,8 +6,8 @@ import pytest
 from django.db import connection
 
 from chat.models import Message
-from tests.live import table_locked
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.database import table_locked
 
 pytestmark = pytest.mark.live
 

@@ -8,8 +8,8 @@ import urllib.request
 import pytest
 import websockets
 
-from tests.live import Uvicorn
-from tests.wsclient import ChatClient
+from tests.support.client import ChatClient
+from tests.support.servers import Uvicorn
 
 pytestmark = [pytest.mark.live, pytest.mark.redis]
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.conftest import _missing
-from tests.live import ROOT
+from tests.support.environment import missing
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.browser
 
@@ -15,7 +15,7 @@ AXE = ROOT / "frontend" / "node_modules" / "axe-core" / "axe.min.js"
 
 def _require_axe() -> None:
     if not AXE.exists():
-        _missing("axe-core not installed: run `npm ci` in frontend/ (make test-browser does)")
+        missing("axe-core not installed: run `npm ci` in frontend/ (make test-browser does)")
 
 
 def _assert_no_axe_violations(page) -> None:

@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.browser.conftest import ChatPage
-from tests.live import Daphne
+from tests.support.page import ChatPage
+from tests.support.servers import Daphne
 
 pytestmark = pytest.mark.browser
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ChatPage, Frame
+from tests.support.page import ChatPage, Frame
 
 pytestmark = pytest.mark.browser
 
@@ -106,7 +106,7 @@ def test_retract_from_the_server_removes_the_message(open_chat, redis_url, monke
     from chat import broadcast
     from chat.layers import RedisBroadcastChannelLayer
     from chat.moderation import message_delete
-    from tests.conftest import REDIS_PREFIX
+    from tests.support.environment import REDIS_PREFIX
 
     # This process publishes the retraction through the workers' Redis, as the admin does.
     layer = RedisBroadcastChannelLayer(hosts=[redis_url], prefix=f"{REDIS_PREFIX}:layer")

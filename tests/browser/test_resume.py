@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import expect
 
-from tests.live import Daphne
+from tests.support.servers import Daphne
 
 pytestmark = pytest.mark.browser
 

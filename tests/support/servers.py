@@ -1,4 +1,4 @@
-"""Real daphne processes for cross-process tests."""
+"""Real server processes for live tests: daphne, uvicorn, runserver, and a private Redis."""
 
 from __future__ import annotations
 
@@ -6,16 +6,15 @@ import contextlib
 import os
 import signal
 import socket
-import sqlite3
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Self
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 DAPHNE = str(Path(sys.executable).parent / "daphne")
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -27,23 +26,12 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def database_url(settings_dict: dict) -> str:
-    """A DATABASE_URL for the database the test process is using."""
-    engine = settings_dict["ENGINE"]
-    if engine.endswith("sqlite3"):
-        return f"sqlite:///{settings_dict['NAME']}"
-    if engine.endswith("postgresql"):
-        user = settings_dict.get("USER") or ""
-        password = settings_dict.get("PASSWORD") or ""
-        auth = f"{user}:{password}@" if password else (f"{user}@" if user else "")
-        host = settings_dict.get("HOST") or "127.0.0.1"
-        port = settings_dict.get("PORT") or "5432"
-        return f"postgres://{auth}{host}:{port}/{settings_dict['NAME']}"
-    raise RuntimeError(f"unsupported engine for live tests: {engine}")
+class ServerProcess:
+    """One server process serving the project on a free port; subclasses give the command."""
 
-
-class Daphne:
-    """One daphne process serving the project on a free port."""
+    # Start in a process group of its own, and signal the whole group (for servers that
+    # fork children of their own).
+    new_session = False
 
     def __init__(
         self, *, env: dict[str, str], name: str, extra_args: list[str] | None = None
@@ -54,7 +42,7 @@ class Daphne:
         self.extra_args = extra_args or []
         self.proc: subprocess.Popen[bytes] | None = None
         ARTIFACTS.mkdir(exist_ok=True)
-        self.log_path = ARTIFACTS / f"daphne-{name}-{self.port}.log"
+        self.log_path = ARTIFACTS / f"{self.kind}-{name}-{self.port}.log"
 
     @property
     def http_url(self) -> str:
@@ -64,19 +52,16 @@ class Daphne:
     def ws_url(self) -> str:
         return f"ws://127.0.0.1:{self.port}/ws/chat/"
 
+    @property
+    def kind(self) -> str:
+        """The server's name in logs and messages: `daphne`, `uvicorn`, `runserver`."""
+        return type(self).__name__.lower()
+
     def command(self) -> list[str]:
         """The command line of the server process."""
-        return [
-            DAPHNE,
-            "-b",
-            "127.0.0.1",
-            "-p",
-            str(self.port),
-            *self.extra_args,
-            "chatproject.asgi:application",
-        ]
+        raise NotImplementedError
 
-    def start(self, *, timeout: float = 30) -> Daphne:
+    def start(self, *, timeout: float = 30) -> Self:
         """Start the process and wait until /healthz answers 200."""
         log = self.log_path.open("ab")
         self.proc = subprocess.Popen(
@@ -85,13 +70,14 @@ class Daphne:
             env=self.env,
             stdout=log,
             stderr=subprocess.STDOUT,
+            start_new_session=self.new_session,
         )
         log.close()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
-                    f"daphne {self.name} exited: {self.log_path.read_text()[-3000:]}"
+                    f"{self.kind} {self.name} exited: {self.log_path.read_text()[-3000:]}"
                 )
             with (
                 contextlib.suppress(OSError, urllib.error.URLError),
@@ -101,20 +87,27 @@ class Daphne:
                     return self
             time.sleep(0.1)
         raise RuntimeError(
-            f"daphne {self.name} did not become healthy: {self.log_path.read_text()[-3000:]}"
+            f"{self.kind} {self.name} did not become healthy: {self.log_path.read_text()[-3000:]}"
         )
 
     def kill(self, sig: int = signal.SIGKILL) -> None:
         """Send a signal and wait for the process to end."""
         if self.proc is not None and self.proc.poll() is None:
-            self.proc.send_signal(sig)
+            self._signal(sig)
             try:
                 self.proc.wait(timeout=15)
             except subprocess.TimeoutExpired:
-                self.proc.kill()
+                self._signal(signal.SIGKILL)
                 self.proc.wait(timeout=5)
 
-    def restart(self, *, timeout: float = 30) -> Daphne:
+    def _signal(self, sig: int) -> None:
+        if self.new_session:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.proc.pid, sig)
+        else:
+            self.proc.send_signal(sig)
+
+    def restart(self, *, timeout: float = 30) -> Self:
         """Kill the process and start a new one on the same port (clients reconnect to it)."""
         self.kill()
         return self.start(timeout=timeout)
@@ -124,7 +117,23 @@ class Daphne:
         self.kill(signal.SIGTERM)
 
     def log(self) -> str:
+        """Everything the process wrote so far (stdout and stderr)."""
         return self.log_path.read_text(errors="replace")
+
+
+class Daphne(ServerProcess):
+    """daphne, the production server."""
+
+    def command(self) -> list[str]:
+        return [
+            DAPHNE,
+            "-b",
+            "127.0.0.1",
+            "-p",
+            str(self.port),
+            *self.extra_args,
+            "chatproject.asgi:application",
+        ]
 
 
 def base_env(*, db_url: str, redis_url: str | None, **overrides: str) -> dict[str, str]:
@@ -144,11 +153,34 @@ def base_env(*, db_url: str, redis_url: str | None, **overrides: str) -> dict[st
     return env
 
 
-class Runserver(Daphne):
-    """`python manage.py runserver` (daphne's ASGI runserver) on a free port."""
+class Runserver(ServerProcess):
+    """`python manage.py runserver` (daphne's ASGI runserver) without the autoreloader."""
 
     def command(self) -> list[str]:
-        return [sys.executable, "manage.py", "runserver", "--noreload", f"127.0.0.1:{self.port}"]
+        return [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            "--noreload",
+            *self.extra_args,
+            f"127.0.0.1:{self.port}",
+        ]
+
+
+class ReloadingRunserver(ServerProcess):
+    """`python manage.py runserver` as `make run` starts it: a reloader parent that runs the
+    server in a child process. Signals go to both (their own process group)."""
+
+    new_session = True
+
+    def command(self) -> list[str]:
+        return [
+            sys.executable,
+            "manage.py",
+            "runserver",
+            *self.extra_args,
+            f"127.0.0.1:{self.port}",
+        ]
 
 
 class PrivateRedis:
@@ -198,7 +230,7 @@ class PrivateRedis:
             self.proc.wait(timeout=10)
 
 
-class Uvicorn(Daphne):
+class Uvicorn(ServerProcess):
     """The project under uvicorn, the optional ASGI server."""
 
     def command(self) -> list[str]:
@@ -216,39 +248,3 @@ class Uvicorn(Daphne):
             "131072",
             "chatproject.asgi:application",
         ]
-
-
-@contextlib.contextmanager
-def table_locked(*, reads: bool = False) -> Iterator[None]:
-    """Lock the messages table of the test database from another connection: against
-    writes, or with `reads` against reads too (PostgreSQL only: SQLite in WAL mode never
-    blocks readers)."""
-    from django.db import connection
-
-    settings = connection.settings_dict
-    if connection.vendor == "sqlite":
-        assert not reads, "SQLite in WAL mode cannot block readers"
-        other = sqlite3.connect(settings["NAME"], isolation_level=None)
-        other.execute("BEGIN EXCLUSIVE")
-        try:
-            yield
-        finally:
-            other.execute("ROLLBACK")
-            other.close()
-    else:
-        import psycopg
-
-        other = psycopg.connect(
-            host=settings["HOST"] or "127.0.0.1",
-            port=settings["PORT"] or 5432,
-            user=settings["USER"],
-            password=settings["PASSWORD"] or None,
-            dbname=settings["NAME"],
-        )
-        mode = "ACCESS EXCLUSIVE" if reads else "EXCLUSIVE"
-        other.execute(f"LOCK TABLE chat_message IN {mode} MODE")
-        try:
-            yield
-        finally:
-            other.rollback()
-            other.close()
