@@ -15,7 +15,7 @@ import pytest
 
 from tests.support.database import database_url
 from tests.support.environment import REDIS_PREFIX, delete_prefixed_keys, missing
-from tests.support.servers import Daphne, PrivateRedis, ServerProcess, base_env
+from tests.support.servers import ROOT, Daphne, PrivateRedis, ServerProcess, base_env
 
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 

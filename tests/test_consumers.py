@@ -394,12 +394,12 @@ async def test_online_list_is_capped_but_count_is_everyone(settings):
             await sock.close()
 
 
-async def settled_presence(sock: Socket, count: int) -> dict:
+async def settled_presence(sock: ChatClient, count: int) -> dict:
     """The first presence frame with `count`, after which nothing else arrives for a while."""
     frame = await sock.recv_type("presence")
     while frame["count"] != count:
         frame = await sock.recv_type("presence")
-    assert await sock.comm.receive_nothing(timeout=0.5)
+    assert sock.comm is not None and await sock.comm.receive_nothing(timeout=0.5)
     return frame
 
 
