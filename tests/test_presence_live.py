@@ -13,13 +13,16 @@ from tests.support.client import ChatClient, nicks, wait_presence
 
 TTL = 6
 
-pytestmark = [
-    pytest.mark.live,
-    pytest.mark.redis,
-    pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": str(TTL)}], indirect=True),
-]
+pytestmark = [pytest.mark.live, pytest.mark.redis]
+# The workers of this module: a short presence TTL, so that a killed worker's people go soon.
+short_ttl = pytest.mark.parametrize("two_workers", [{"CHAT_PRESENCE_TTL": str(TTL)}], indirect=True)
+# The same with a first page of the online list of 3 people: a crowd is 4 or more.
+small_page = pytest.mark.parametrize(
+    "two_workers", [{"CHAT_PRESENCE_TTL": str(TTL), "CHAT_PRESENCE_LIST": "3"}], indirect=True
+)
 
 
+@short_ttl
 async def test_join_on_either_worker_reaches_both(two_workers):
     a, b = two_workers
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -36,6 +39,7 @@ async def test_join_on_either_worker_reaches_both(two_workers):
         await bia.close()
 
 
+@short_ttl
 async def test_hello_lists_the_other_workers_people_after_the_flush_delay(two_workers):
     a, b = two_workers
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -49,6 +53,7 @@ async def test_hello_lists_the_other_workers_people_after_the_flush_delay(two_wo
         await ana.close()
 
 
+@short_ttl
 async def test_rename_reaches_both_workers(two_workers):
     a, b = two_workers
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -62,6 +67,7 @@ async def test_rename_reaches_both_workers(two_workers):
         await bia.close()
 
 
+@short_ttl
 async def test_leave_reaches_the_other_worker(two_workers):
     a, b = two_workers
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -75,6 +81,7 @@ async def test_leave_reaches_the_other_worker(two_workers):
         await ana.close()
 
 
+@short_ttl
 async def test_two_tabs_of_one_person_are_two_sessions(two_workers):
     a, b = two_workers
     tab1 = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -87,6 +94,7 @@ async def test_two_tabs_of_one_person_are_two_sessions(two_workers):
         await tab2.close()
 
 
+@short_ttl
 async def test_sessions_of_a_killed_worker_drop_out_within_the_ttl(two_workers):
     a, b = two_workers
     await ChatClient.connect(a.ws_url, nick="Ghost")  # dies with its worker
@@ -105,16 +113,6 @@ async def test_sessions_of_a_killed_worker_drop_out_within_the_ttl(two_workers):
         await ana.close()
 
 
-@pytest.fixture
-def small_page_workers(daphne_factory, redis_url):
-    """Two workers whose first page of the online list is 3 people."""
-    env = {"CHAT_PRESENCE_TTL": str(TTL), "CHAT_PRESENCE_LIST": "3"}
-    return (
-        daphne_factory(redis_url=redis_url, name="qa", **env),
-        daphne_factory(redis_url=redis_url, name="qb", **env),
-    )
-
-
 async def settled_presence(client: ChatClient, count: int) -> None:
     """Presence frames until one has `count`, then none for longer than a flush and a
     refresh."""
@@ -128,10 +126,11 @@ async def settled_presence(client: ChatClient, count: int) -> None:
             return
 
 
+@small_page
 async def test_in_a_crowd_a_join_beyond_the_first_page_sends_both_workers_the_count_only(
-    small_page_workers,
+    two_workers,
 ):
-    a, b = small_page_workers
+    a, b = two_workers
     crowd = [await ChatClient.connect((a, b)[i % 2].ws_url, nick=f"b{i}") for i in range(5)]
     late = None
     try:
