@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 DEV_ENV := DJANGO_DEBUG=true
 
-.PHONY: run serve scale test test-fast test-browser lint css bench check-python clean lock wheels
+.PHONY: run serve scale test test-fast test-browser test-loaded test-live-repeat lint css bench check-python clean lock wheels
 
 check-python:
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 12) else "Python 3.12+ is needed (Django 6.1); set PYTHON=python3.12 or see the README")'
@@ -64,6 +64,20 @@ test-fast: $(BIN)/.dev
 
 test-browser: $(BIN)/.dev frontend/node_modules/.installed
 	DJANGO_ALLOW_ASYNC_UNSAFE=true $(BIN)/pytest -m browser tests/browser $(PYTEST_ARGS)
+
+## The non-browser tests with both cores kept busy beside them: races a quiet machine hides
+## show here (README, "Running the tests on a loaded machine").
+test-loaded: $(BIN)/.dev
+	@pids=""; for _ in 1 2; do timeout 1200 sh -c 'while :; do :; done' & pids="$$pids $$!"; done; \
+	$(BIN)/pytest -m "not browser" $(PYTEST_ARGS); status=$$?; kill $$pids 2>/dev/null; exit $$status
+
+## The live tests alone, LOOPS times in a row (default 3), stopping at the first failure.
+LOOPS ?= 3
+LIVE_TESTS = tests/test_*_live.py tests/test_cross_process.py tests/test_redis_outage.py \
+	tests/test_recovery.py tests/test_daphne_server.py
+test-live-repeat: $(BIN)/.dev
+	@for i in $$(seq $(LOOPS)); do echo "== live tests, run $$i of $(LOOPS)"; \
+	$(BIN)/pytest -q -m "not browser" $(LIVE_TESTS) $(PYTEST_ARGS) || exit 1; done
 
 ## Rebuild the committed Tailwind CSS (needs Node; the server does not).
 css: frontend/node_modules/.installed

@@ -10,9 +10,9 @@ from redis import asyncio as aioredis
 
 from chat.address_limits import AddressLimit, get_limit
 from chat.limits import WindowCounter
+from tests.support.clock import FakeClock
 from tests.support.environment import REDIS_PREFIX
 from tests.support.servers import free_port
-from tests.test_limits import FakeClock
 
 
 def limit(
