@@ -48,6 +48,7 @@ import http
 import inspect
 import logging
 import sys
+import types
 from importlib import metadata
 from typing import Any
 
@@ -111,6 +112,17 @@ def missing_internals() -> list[str]:
         ),
         "autobahn failHandshake writes through sendHttpErrorResponse": (
             "self.sendHttpErrorResponse(" in inspect.getsource(AutobahnServerProtocol.failHandshake)
+        ),
+        "autobahn _connectionMade copies the CONFIG_ATTRS options a protocol lacks": (
+            "for configAttr in self.CONFIG_ATTRS:\n            if not hasattr(self, configAttr):"
+            in inspect.getsource(AutobahnProtocol._connectionMade)
+        ),
+        "autobahn WebSocketServerProtocol.CONFIG_ATTRS": isinstance(
+            getattr(AutobahnServerProtocol, "CONFIG_ATTRS", None), list
+        ),
+        "autobahn WebSocketServerProtocol._connectionMade calls the base's": (
+            "WebSocketProtocol._connectionMade(self)"
+            in inspect.getsource(AutobahnServerProtocol._connectionMade)
         ),
         "autobahn WebSocketProtocol.sendData": hasattr(AutobahnProtocol, "sendData"),
         "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
@@ -211,6 +223,31 @@ def build_server_class(
     class ChatWebSocketProtocol(WebSocketProtocol):
         """daphne's protocol with bounded, immediate writes, `write_frame`, and denial
         responses (ASGI `websocket.http.response`)."""
+
+        # autobahn's `_connectionMade` copies each of its ~40 options from the factory onto
+        # every connection that lacks it (then pformats them all for a debug line, built even
+        # with debug logging off): about a tenth of a handshake's CPU and 40 dictionary
+        # entries per socket. The options are the factory's (daphne sets them once, in
+        # `Server.run`, before it listens), so they become class attributes of the factory's
+        # own subclass (`ChatServer.ws_factory`) at its first connection, and the list autobahn
+        # walks is empty: nothing is copied or formatted per connection.
+        CONFIG_ATTRS: list[str] = []  # noqa: RUF012 (autobahn's name and type; never changed)
+        # The factory whose options the class holds.
+        _options_of: Any = None
+
+        def _connectionMade(self) -> None:
+            """autobahn's connection setup, reading the options from the class."""
+            cls = type(self)
+            if cls._options_of is not self.factory:
+                for name in WebSocketProtocol.CONFIG_ATTRS:
+                    value = getattr(self.factory, name)
+                    # A function option (perMessageCompressionAccept) must not become a
+                    # method of the class.
+                    if isinstance(value, types.FunctionType):
+                        value = staticmethod(value)
+                    setattr(cls, name, value)
+                cls._options_of = self.factory
+            super()._connectionMade()
 
         # A denial response being received from the application: status, headers, body.
         _denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
@@ -348,7 +385,10 @@ def build_server_class(
 
         @ws_factory.setter
         def ws_factory(self, factory: Any) -> None:
-            factory.protocol = self.websocket_protocol
+            # A subclass per factory: its class attributes hold this factory's options.
+            factory.protocol = type(
+                self.websocket_protocol.__name__, (self.websocket_protocol,), {}
+            )
             self._ws_factory = factory
 
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:

@@ -66,6 +66,29 @@ def test_install_makes_daphnes_command_line_build_the_chat_server() -> None:
     assert out == "True ChatServer"
 
 
+def test_connections_read_the_factorys_options_without_copying_them() -> None:
+    """autobahn copies (and pformats) ~40 options per connection unless the protocol has
+    them: the factory's own subclass holds them once, as set after the factory was made."""
+    out = _in_a_fresh_process(
+        "from autobahn.websocket.protocol import WebSocketServerProtocol\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "server = server_class.__new__(server_class)\n"
+        "server.ws_factory = WebSocketFactory(server, server='Daphne')\n"
+        "server.ws_factory.setProtocolOptions(openHandshakeTimeout=7, autoPingTimeout=3)\n"
+        "protocols = [server.ws_factory.buildProtocol(None) for _ in range(2)]\n"
+        "for protocol in protocols:\n"
+        "    protocol.makeConnection(StringTransport())\n"
+        "copied = set(vars(protocols[0])) & set(WebSocketServerProtocol.CONFIG_ATTRS)\n"
+        "accept = server.ws_factory.perMessageCompressionAccept\n"
+        "print(protocols[1].openHandshakeTimeout, protocols[1].autoPingTimeout, len(copied),"
+        " protocols[1].perMessageCompressionAccept is accept)"
+    )
+    assert out == "7 3 0 True"
+
+
 def test_a_denial_response_has_its_status_body_and_length() -> None:
     from chat.daphne_server import _http_response
 
