@@ -89,6 +89,17 @@ def test_connections_read_the_factorys_options_without_copying_them() -> None:
     assert out == "7 3 0 True"
 
 
+def test_the_chat_server_freezes_what_is_loaded_and_sets_the_gc_thresholds() -> None:
+    out = _in_a_fresh_process(
+        "import gc\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "server_class(application=None, endpoints=['tcp:0'])\n"
+        "print(gc.get_threshold(), gc.get_freeze_count() > 10000)"
+    )
+    assert out == "(7000, 10, 10) True"
+
+
 def test_a_denial_response_has_its_status_body_and_length() -> None:
     from chat.daphne_server import _http_response
 
