@@ -190,9 +190,9 @@ class AuthStack:
 
     A guest's handshake would otherwise pay for parsing cookies, a lazy session, a lazy
     user, three scope copies and a wrapper around every `send` that inspects the session
-    (about a fifth of a handshake's CPU), all to find no session. A Cookie header that so
-    much as names the session cookie takes the full stack, so a signed-in user always gets
-    the account.
+    (that wrapper alone was 6 % of a connect storm's samples), all to find no session. A
+    Cookie header that so much as names the session cookie takes the full stack, so a
+    signed-in user always gets the account.
     """
 
     def __init__(self, inner: Any) -> None:
