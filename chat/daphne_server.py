@@ -34,7 +34,8 @@ What the subclasses add:
 - **Lighter idle sockets.** What a connection keeps while it is idle is cut where daphne,
   autobahn and Twisted allocate more than they use: a slotted input queue instead of an
   `asyncio.Queue` (four deques and an Event), autobahn's send queue made on first use, its
-  ~30 protocol options read from the factory instead of copied onto every connection, and the
+  ~40 protocol options set once on the factory's protocol class instead of copied onto every
+  connection (and pformatted for a debug line each time), and the
   upgraded HTTP channel (with its request and headers) released once the WebSocket has the
   transport.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
@@ -50,10 +51,12 @@ install when any did (logging why), and tests/test_daphne_server.py fails.
 from __future__ import annotations
 
 import asyncio
+import gc
 import http
 import inspect
 import logging
 import sys
+import types
 from collections import deque
 from functools import partial
 from importlib import metadata
@@ -70,6 +73,13 @@ TESTED_VERSIONS = {"daphne": "4.2.3", "twisted": "26.10.0", "autobahn": "26.10.2
 EXTENSION = "chat.frames"
 # ASGI's extension for an HTTP response in place of the handshake (a denial response).
 DENIAL_EXTENSION = "websocket.http.response"
+# The worker's garbage collector thresholds (Python's default is 700, 10, 10). Each socket
+# keeps ~150 objects the collector tracks, and with the default a connect storm runs a full
+# collection every time the heap grows by a quarter: about a quarter of the CPU of 5,000
+# handshakes, spent walking the sockets already connected. A young generation of 7,000
+# allocations considers a full collection ten times less often; cyclic garbage of closed
+# sockets waits longer for it (measured: no change in memory per idle socket).
+GC_THRESHOLDS = (7000, 10, 10)
 
 
 # One `asgi` entry shared by every scope (daphne builds a dict per connection; nothing
@@ -140,38 +150,6 @@ class SendQueue:
         return item
 
 
-class FactoryOption:
-    """A protocol option read from the connection's factory.
-
-    autobahn copies ~30 options from the factory onto every connection, unless the protocol
-    already has them; as these (non-data descriptors: a connection may still set its own
-    value) it has them, and the connection's `__dict__` stays under half the size.
-    """
-
-    __slots__ = ("name",)
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-    def __get__(self, instance: Any, owner: type | None = None) -> Any:
-        if instance is None:
-            return self
-        return getattr(instance.factory, self.name)
-
-
-def factory_options() -> dict[str, FactoryOption]:
-    """The class attributes that stand for autobahn's per-connection option copies.
-
-    `tcpNoDelay` stays a copy: autobahn reads it before copying (so it never took effect
-    here), and reading it from the factory would switch Nagle's algorithm off.
-    """
-    from daphne.ws_protocol import WebSocketProtocol
-
-    return {
-        name: FactoryOption(name) for name in WebSocketProtocol.CONFIG_ATTRS if name != "tcpNoDelay"
-    }
-
-
 def buffered_bytes(transport: Any) -> int:
     """Bytes waiting in a Twisted transport's user-space write buffer."""
     buffered: int = len(transport.dataBuffer) - transport.offset + transport._tempDataLen
@@ -227,6 +205,17 @@ def missing_internals() -> list[str]:
         ),
         "autobahn failHandshake writes through sendHttpErrorResponse": (
             "self.sendHttpErrorResponse(" in inspect.getsource(AutobahnServerProtocol.failHandshake)
+        ),
+        "autobahn _connectionMade copies the CONFIG_ATTRS options a protocol lacks": (
+            "for configAttr in self.CONFIG_ATTRS:\n            if not hasattr(self, configAttr):"
+            in inspect.getsource(AutobahnProtocol._connectionMade)
+        ),
+        "autobahn WebSocketServerProtocol.CONFIG_ATTRS": isinstance(
+            getattr(AutobahnServerProtocol, "CONFIG_ATTRS", None), list
+        ),
+        "autobahn WebSocketServerProtocol._connectionMade calls the base's": (
+            "WebSocketProtocol._connectionMade(self)"
+            in inspect.getsource(AutobahnServerProtocol._connectionMade)
         ),
         "autobahn WebSocketProtocol.sendData": hasattr(AutobahnProtocol, "sendData"),
         "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
@@ -333,6 +322,31 @@ def build_server_class(
     class ChatWebSocketProtocol(WebSocketProtocol):
         """daphne's protocol with bounded, immediate writes, `write_frame`, denial
         responses (ASGI `websocket.http.response`), and less memory per connection."""
+
+        # autobahn's `_connectionMade` copies each of its ~40 options from the factory onto
+        # every connection that lacks it (then pformats them all for a debug line, built even
+        # with debug logging off): about a tenth of a handshake's CPU and 40 dictionary
+        # entries per socket. The options are the factory's (daphne sets them once, in
+        # `Server.run`, before it listens), so they become class attributes of the factory's
+        # own subclass (`ChatServer.ws_factory`) at its first connection, and the list autobahn
+        # walks is empty: nothing is copied or formatted per connection.
+        CONFIG_ATTRS: list[str] = []  # noqa: RUF012 (autobahn's name and type; never changed)
+        # The factory whose options the class holds.
+        _options_of: Any = None
+
+        def _connectionMade(self) -> None:
+            """autobahn's connection setup, reading the options from the class."""
+            cls = type(self)
+            if cls._options_of is not self.factory:
+                for name in WebSocketProtocol.CONFIG_ATTRS:
+                    value = getattr(self.factory, name)
+                    # A function option (perMessageCompressionAccept) must not become a
+                    # method of the class.
+                    if isinstance(value, types.FunctionType):
+                        value = staticmethod(value)
+                    setattr(cls, name, value)
+                cls._options_of = self.factory
+            super()._connectionMade()
 
         # A denial response being received from the application: status, headers, body.
         _denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
@@ -461,9 +475,6 @@ def build_server_class(
             metrics.SLOW_READER_DISCONNECTS.inc()
             return True
 
-    for name, option in factory_options().items():
-        setattr(ChatWebSocketProtocol, name, option)
-
     class ChatServer(Server):
         """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
 
@@ -476,6 +487,11 @@ def build_server_class(
             super().__init__(*args, **kwargs)
             if access_via_logging and self.action_logger is not None:
                 self.action_logger = log_access
+            # What is loaded by now (Django, the application, daphne) lives as long as the
+            # worker: no full collection needs to walk it again.
+            gc.collect()
+            gc.freeze()
+            gc.set_threshold(*GC_THRESHOLDS)
 
         @property
         def ws_factory(self) -> Any:
@@ -484,7 +500,10 @@ def build_server_class(
 
         @ws_factory.setter
         def ws_factory(self, factory: Any) -> None:
-            factory.protocol = self.websocket_protocol
+            # A subclass per factory: its class attributes hold this factory's options.
+            factory.protocol = type(
+                self.websocket_protocol.__name__, (self.websocket_protocol,), {}
+            )
             self._ws_factory = factory
 
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:

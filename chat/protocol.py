@@ -310,12 +310,37 @@ def typing_frame(*, session: str, nick: str) -> str:
     return encode({"type": "typing", "session": session, "nick": nick})
 
 
+class _LastOnline:
+    """The last `online` tuple a `hello` encoded, and its JSON text.
+
+    chat.presence hands every join the same tuple until the first page of the online list
+    changes, which in a crowd is rare (a join sorts in past the page), so a burst of joins
+    encodes the page (up to CHAT_PRESENCE_LIST entries) once instead of once per join.
+    """
+
+    entries: tuple[dict[str, str], ...] | None = None
+    text = ""
+
+    @classmethod
+    def encode(cls, entries: tuple[dict[str, str], ...]) -> str:
+        if entries is not cls.entries:
+            cls.text, cls.entries = _json_encoder.encode(entries), entries
+        return cls.text
+
+
 def hello_frame(*, history: list[str], **fields: Any) -> str:
     """Encode a `hello` frame whose `history` is a list of already-encoded message frames.
 
     The messages are spliced in as they are (each was encoded once, when it was stored or
-    read), so a join costs no JSON work per history message.
+    read), so a join costs no JSON work per history message; an `online` tuple (the online
+    list's page) is spliced in too, encoded once for as long as it is unchanged.
     """
-    text = encode({"type": "hello", "history": [], **fields})
+    online = fields.get("online")
+    if isinstance(online, tuple) and online:
+        text = encode({"type": "hello", "history": [], **fields, "online": []})
+        # Only keys match: inside a JSON string a quote is always escaped.
+        text = text.replace('"online":[]', '"online":' + _LastOnline.encode(online), 1)
+    else:
+        text = encode({"type": "hello", "history": [], **fields})
     # The first `"history":[]` is the key: inside a JSON string a quote is always escaped.
     return text.replace('"history":[]', '"history":[' + ",".join(history) + "]", 1)

@@ -11,7 +11,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
-from chat.daphne_server import FactoryOption, InputQueue, SendQueue
+from chat.daphne_server import InputQueue, SendQueue
 from tests.support.client import ChatClient
 from tests.support.servers import ROOT
 
@@ -65,6 +65,40 @@ def test_install_makes_daphnes_command_line_build_the_chat_server() -> None:
         " CommandLineInterface.server_class.__name__)"
     )
     assert out == "True ChatServer"
+
+
+def test_connections_read_the_factorys_options_without_copying_them() -> None:
+    """autobahn copies (and pformats) ~40 options per connection unless the protocol has
+    them: the factory's own subclass holds them once, as set after the factory was made."""
+    out = _in_a_fresh_process(
+        "from autobahn.websocket.protocol import WebSocketServerProtocol\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "server = server_class.__new__(server_class)\n"
+        "server.ws_factory = WebSocketFactory(server, server='Daphne')\n"
+        "server.ws_factory.setProtocolOptions(openHandshakeTimeout=7, autoPingTimeout=3)\n"
+        "protocols = [server.ws_factory.buildProtocol(None) for _ in range(2)]\n"
+        "for protocol in protocols:\n"
+        "    protocol.makeConnection(StringTransport())\n"
+        "copied = set(vars(protocols[0])) & set(WebSocketServerProtocol.CONFIG_ATTRS)\n"
+        "accept = server.ws_factory.perMessageCompressionAccept\n"
+        "print(protocols[1].openHandshakeTimeout, protocols[1].autoPingTimeout, len(copied),"
+        " protocols[1].perMessageCompressionAccept is accept)"
+    )
+    assert out == "7 3 0 True"
+
+
+def test_the_chat_server_freezes_what_is_loaded_and_sets_the_gc_thresholds() -> None:
+    out = _in_a_fresh_process(
+        "import gc\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "server_class(application=None, endpoints=['tcp:0'])\n"
+        "print(gc.get_threshold(), gc.get_freeze_count() > 10000)"
+    )
+    assert out == "(7000, 10, 10) True"
 
 
 def test_a_denial_response_has_its_status_body_and_length() -> None:
@@ -143,36 +177,6 @@ def test_the_send_queue_is_a_fifo_like_autobahns_deque() -> None:
     assert queue.items is None
     with pytest.raises(IndexError):
         queue.popleft()
-
-
-def test_a_factory_option_reads_the_factory_until_the_connection_sets_its_own() -> None:
-    class Factory:
-        autoPingInterval = 20
-
-    class Protocol:
-        autoPingInterval = FactoryOption("autoPingInterval")
-
-        def __init__(self) -> None:
-            self.factory = Factory()
-
-    protocol = Protocol()
-    assert hasattr(protocol, "autoPingInterval")
-    assert protocol.autoPingInterval == 20
-    protocol.autoPingInterval = 5
-    assert protocol.autoPingInterval == 5
-    assert Protocol().autoPingInterval == 20
-
-
-def test_the_chat_protocol_copies_no_factory_option_but_tcp_no_delay() -> None:
-    out = _in_a_fresh_process(
-        "from chat.daphne_server import build_server_class, FactoryOption\n"
-        "server = build_server_class(max_backlog=1, grace=1, fast_write=True)\n"
-        "protocol = server.websocket_protocol\n"
-        "copied = [n for n in protocol.CONFIG_ATTRS\n"
-        "          if not isinstance(protocol.__dict__.get(n), FactoryOption)]\n"
-        "print(copied)"
-    )
-    assert out == "['tcpNoDelay']"
 
 
 def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copies() -> None:

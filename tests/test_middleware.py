@@ -111,6 +111,22 @@ async def test_an_allowed_origin_passes() -> None:
     assert sent[0] == {"type": "websocket.accept"}
 
 
+async def test_a_remembered_origin_gets_the_same_answer() -> None:
+    validator = _validator()
+    for _ in range(2):
+        allowed = await _run(validator, _scope(origin=b"http://127.0.0.1:8000"))
+        foreign = await _run(validator, _scope(origin=b"http://evil.example"))
+        assert allowed[0] == {"type": "websocket.accept"}
+        assert foreign == [{"type": "websocket.close", "reason": foreign[0]["reason"]}]
+
+
+async def test_the_last_origin_header_is_the_one_checked() -> None:
+    scope = _scope(origin=b"http://127.0.0.1:8000")
+    scope["headers"].append((b"origin", b"http://evil.example"))
+    sent = await _run(_validator(), scope)
+    assert sent[0]["type"] == "websocket.close"
+
+
 async def test_a_long_origin_is_cut_in_the_body() -> None:
     origin = b"http://" + b"a" * 500 + b".example"
     sent = await _run(RefusedHandshakeLogger(_validator()), _scope(origin=origin))
@@ -157,3 +173,39 @@ async def test_the_consumer_refuses_a_handshake_marked_refused(
     await communicator.disconnect()
     assert not connected
     assert f"handshake refused: {DATABASE_DOWN}" in caplog.text
+
+
+def _seeing(found: list[dict[str, Any]]) -> Any:
+    async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        found.append(scope)
+        await _accepting(scope, receive, send)
+
+    return app
+
+
+async def test_a_handshake_without_a_session_cookie_is_a_guest_without_the_session_stack() -> None:
+    from chat.middleware import AuthStack
+
+    found: list[dict[str, Any]] = []
+    scope = _scope(origin=b"http://127.0.0.1")
+    scope["headers"].append((b"cookie", b"csrftoken=abc"))
+    await _run(AuthStack(_seeing(found)), scope)
+    assert found == [scope]  # the same scope, not a copy
+    assert not found[0]["user"].is_authenticated
+    assert "session" not in found[0]
+
+
+@pytest.mark.django_db(transaction=True)
+async def test_a_handshake_naming_the_session_cookie_takes_the_full_stack() -> None:
+    from django.conf import settings
+
+    from chat.middleware import AuthStack
+
+    found: list[dict[str, Any]] = []
+    scope = _scope(origin=b"http://127.0.0.1")
+    cookie = f"csrftoken=abc; {settings.SESSION_COOKIE_NAME}=nosuchsession".encode()
+    scope["headers"].append((b"cookie", cookie))
+    await _run(AuthStack(_seeing(found)), scope)
+    assert found[0]["cookies"][settings.SESSION_COOKIE_NAME] == "nosuchsession"
+    assert "session" in found[0]
+    assert not found[0]["user"].is_authenticated

@@ -736,3 +736,21 @@ def test_presence_update_carries_the_page_when_what_pages_hold_is_not_known():
         "online": [{"session": "s-Ana", "nick": "Ana"}],
         "count": 1,
     }
+
+
+def _online(*nicks: str) -> tuple[dict[str, str], ...]:
+    return tuple({"session": f"s{i}", "nick": nick} for i, nick in enumerate(nicks))
+
+
+def test_a_hello_with_an_online_page_is_the_plain_encoding() -> None:
+    online = _online("ann", 'bo "b" <i>', "cy")
+    fields = {"session": "s", "nick": "n", "online": online, "count": 3, "limits": {"a": 1}}
+    expected = protocol.encode({"type": "hello", "history": [], **fields, "online": list(online)})
+    assert protocol.hello_frame(history=[], **fields) == expected
+    assert protocol.hello_frame(history=[], **fields) == expected
+
+
+def test_a_hello_encodes_a_changed_online_page_afresh() -> None:
+    first = protocol.hello_frame(history=[], online=_online("ann"), count=1)
+    second = protocol.hello_frame(history=[], online=_online("bo"), count=1)
+    assert '"nick":"ann"' in first and '"nick":"bo"' in second and "ann" not in second
