@@ -62,19 +62,7 @@ REFUSED_REASONS = (
 )
 # A frame over CHAT_MAX_FRAME is not answered with an error frame but closed with 4009.
 FRAME_TOO_BIG = "frame_too_big"
-FRAME_ERROR_CODES = (
-    protocol.INVALID_JSON,
-    protocol.INVALID_TYPE,
-    protocol.INVALID_BODY,
-    protocol.TOO_LONG,
-    protocol.INVALID_NICK,
-    protocol.RATE_LIMITED,
-    protocol.BINARY_UNSUPPORTED,
-    protocol.UNAVAILABLE,
-    protocol.FORBIDDEN,
-    protocol.MUTED,
-    FRAME_TOO_BIG,
-)
+FRAME_ERROR_CODES = (*protocol.ERROR_CODES, FRAME_TOO_BIG)
 # Where a database or Redis error happened (chat_database_errors_total{where}, ...).
 DATABASE_WHERE = ("store", "history", "window", "moderation")
 REDIS_WHERE = ("subscription", "publish", "presence")

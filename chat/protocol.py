@@ -23,6 +23,19 @@ BINARY_UNSUPPORTED = "binary_unsupported"
 UNAVAILABLE = "unavailable"
 FORBIDDEN = "forbidden"
 MUTED = "muted"
+# Every error code above, in one place: the page's configuration and the metrics' labels.
+ERROR_CODES = (
+    INVALID_JSON,
+    INVALID_TYPE,
+    INVALID_BODY,
+    TOO_LONG,
+    INVALID_NICK,
+    RATE_LIMITED,
+    BINARY_UNSUPPORTED,
+    UNAVAILABLE,
+    FORBIDDEN,
+    MUTED,
+)
 
 MAX_NICK = 32
 MAX_CLIENT_ID = 64

@@ -754,3 +754,11 @@ def test_a_hello_encodes_a_changed_online_page_afresh() -> None:
     first = protocol.hello_frame(history=[], online=_online("ann"), count=1)
     second = protocol.hello_frame(history=[], online=_online("bo"), count=1)
     assert '"nick":"ann"' in first and '"nick":"bo"' in second and "ann" not in second
+
+
+def test_error_codes_lists_every_error_code_constant():
+    constants = {
+        value for name, value in vars(protocol).items() if name.isupper() and type(value) is str
+    }
+    assert set(protocol.ERROR_CODES) == constants
+    assert len(protocol.ERROR_CODES) == len(constants)
