@@ -38,10 +38,12 @@ export function createOnline({ ui, store, t, lang, appendNotices }) {
     const { list, count } = store.presence();
     ui.onlineCount.textContent = t("onlineCount", { count: count ?? 0 });
     if (!update.listChanged || !list) return;
-    // Joins and leaves are told only while the first page is the whole list: past it,
-    // names move in and out of the page without anyone joining or leaving.
-    if (announce && update.previous.list && update.complete) {
-      appendNotices(presenceLines(presenceChanges(update.previous.list, list, (s) => store.isOwnSession(s)), t));
+    if (announce && update.previous.list) {
+      const changes = presenceChanges(update.previous.list, list, (s) => store.isOwnSession(s));
+      // A rename is one session under a new name: told whatever part of the list is held.
+      // Joins and leaves are told only while the first page is the whole list: past it,
+      // names move in and out of the page without anyone joining or leaving.
+      appendNotices(presenceLines(update.complete ? changes : { ...changes, joined: [], left: [] }, t));
     }
     renderList();
   }
