@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from collections.abc import Callable, Iterator
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.support.page import ChatPage
+from tests.support.polling import wait_for
 from tests.support.servers import Daphne
 
 pytestmark = pytest.mark.browser
@@ -82,14 +82,6 @@ def signed_in_moderator(open_chat, make_account) -> ChatPage:
     mo.sign_in("Mo", "mo-password-1")
     expect(mo.page.locator("#account-name")).to_have_text("Signed in as Mo")
     return mo
-
-
-def wait_for(check: Callable[[], bool], *, timeout: float = 5.0) -> None:
-    """Poll `check` (a database read) until it holds."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.05)
 
 
 def test_moderator_deletes_a_guest_message_and_it_vanishes_everywhere(open_chat, make_account):
