@@ -1,9 +1,34 @@
 // Gap repair: ids that skipped are fetched from the history API after a grace period, at
 // most twice; what still does not come is a hole in the sequence (a rolled-back insert).
+// A 429 is no try: the page waits as long as the server's Retry-After says, then asks again.
 
 const GAP_GRACE = 1500; // wait for late messages before fetching a gap
 const GAP_TRIES = 2; // then accept what is still missing as holes in the sequence
 const API_MAX_PAGES = 20;
+const RETRY_AFTER_MAX = 120; // seconds: a longer Retry-After is capped
+
+/** The history API refused for now (429); `seconds` is how long to wait. */
+export class RateLimited extends Error {
+  /** @param {number} seconds */
+  constructor(seconds) {
+    super(`rate limited for ${seconds} s`);
+    this.seconds = seconds;
+  }
+}
+
+/**
+ * Seconds to wait from a Retry-After header (delay-seconds or an HTTP-date), between 0 and
+ * RETRY_AFTER_MAX; the grace period when it is missing or unreadable.
+ * @param {string | null} header
+ * @param {number} [now] milliseconds since the epoch
+ */
+export function retryAfterSeconds(header, now = Date.now()) {
+  const value = (header ?? "").trim();
+  let seconds = GAP_GRACE / 1000;
+  if (/^\d+$/.test(value)) seconds = Number(value);
+  else if (/^[A-Za-z]{3},/.test(value) && !Number.isNaN(Date.parse(value))) seconds = (Date.parse(value) - now) / 1000;
+  return Math.min(Math.max(seconds, 0), RETRY_AFTER_MAX);
+}
 
 /**
  * @typedef {import("./timeline.js").Message} Message
@@ -16,8 +41,9 @@ const API_MAX_PAGES = 20;
  * @param {string} deps.apiPath
  * @param {(messages: Message[]) => void} deps.onMessages a batch of fetched messages
  * @param {() => void} deps.onError a fetch failed
+ * @param {typeof fetch} [deps.fetchImpl] the page's `fetch` (tests pass their own)
  */
-export function createGapRepair({ store, timeline, apiPath, onMessages, onError }) {
+export function createGapRepair({ store, timeline, apiPath, onMessages, onError, fetchImpl = (...args) => fetch(...args) }) {
   /** @type {ReturnType<typeof setTimeout> | undefined} */
   let timer;
 
@@ -28,7 +54,7 @@ export function createGapRepair({ store, timeline, apiPath, onMessages, onError 
   async function fetchAfter(after) {
     const base = `${apiPath}?after=${after}`;
     /** @param {string} url */
-    const get = (url) => fetch(url, { headers: { Accept: "application/json" } });
+    const get = (url) => fetchImpl(url, { headers: { Accept: "application/json" } });
     // Pages of 500; a server whose cap (CHAT_RESUME_CAP) is lower answers 400, and then the
     // page lets the server pick its default page size instead.
     const page = store.apiPage();
@@ -37,17 +63,22 @@ export function createGapRepair({ store, timeline, apiPath, onMessages, onError 
       store.dropApiPage();
       response = await get(base);
     }
+    if (response.status === 429) throw new RateLimited(retryAfterSeconds(response.headers.get("Retry-After")));
     if (!response.ok) throw new Error(`HTTP ${response.status}`);
     return response.json();
   }
 
-  /** After any change: if an id is missing, fetch it once the grace period is over. */
-  function schedule() {
+  /**
+   * After any change: if an id is missing, fetch it once the grace period (or `delay`
+   * milliseconds) is over.
+   * @param {number} [delay]
+   */
+  function schedule(delay = GAP_GRACE) {
     if (!timeline.hasGap() || timer || store.gapBusy()) return;
     timer = setTimeout(() => {
       timer = undefined;
       repair();
-    }, GAP_GRACE);
+    }, delay);
   }
 
   /**
@@ -69,6 +100,7 @@ export function createGapRepair({ store, timeline, apiPath, onMessages, onError 
     }
     store.noteGapTry(from);
     store.setGapBusy(true);
+    let delay = GAP_GRACE;
     try {
       let after = from;
       for (let page = 0; page < API_MAX_PAGES; page += 1) {
@@ -79,12 +111,18 @@ export function createGapRepair({ store, timeline, apiPath, onMessages, onError 
         after = rows[rows.length - 1].id;
         if (after >= timeline.maxId) break;
       }
-    } catch {
-      onError();
+    } catch (error) {
+      if (error instanceof RateLimited) {
+        // Not a try: the ids may well be there. Ask again when the server says.
+        store.forgetGapTry(from);
+        delay = error.seconds * 1000;
+      } else {
+        onError();
+      }
     } finally {
       store.setGapBusy(false);
     }
-    schedule();
+    schedule(delay);
   }
 
   return { schedule, repair };

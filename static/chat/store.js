@@ -364,6 +364,13 @@ export class Store {
     this.s.gapTries.set(contiguous, this.gapTry(contiguous) + 1);
   }
 
+  /** A fetch that the server refused for now (429) was no try. @param {number} contiguous */
+  forgetGapTry(contiguous) {
+    const tries = this.gapTry(contiguous) - 1;
+    if (tries > 0) this.s.gapTries.set(contiguous, tries);
+    else this.s.gapTries.delete(contiguous);
+  }
+
   /** The history API's page size to ask for, or null for the server's default. */
   apiPage() {
     return this.s.apiPage;
