@@ -32,10 +32,10 @@ What the subclasses add:
   protocol writes that response, status, headers and body, in place of autobahn's bare one;
   chat.middleware uses it to tell a client why it was refused.
 - **Lighter idle sockets.** What a connection keeps while it is idle is cut where daphne,
-  autobahn and Twisted allocate more than they use: a slotted input queue instead of an
-  `asyncio.Queue` (four deques and an Event), autobahn's send queue made on first use, its
-  ~40 protocol options set once on the factory's protocol class instead of copied onto every
-  connection (and pformatted for a debug line each time), and the
+  autobahn and Twisted allocate more than they use: a slotted input queue (`chat.queues`)
+  instead of an `asyncio.Queue` (four deques and an Event), autobahn's send queue made on
+  first use, its ~40 protocol options set once on the factory's protocol class instead of
+  copied onto every connection (and pformatted for a debug line each time), and the
   upgraded HTTP channel (with its request and headers) released once the WebSocket has the
   transport.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
@@ -64,6 +64,7 @@ from typing import Any
 
 from chat import metrics
 from chat.protocol import CLOSE_SERVICE_RESTART
+from chat.queues import LightQueue
 
 logger = logging.getLogger(__name__)
 
@@ -85,41 +86,6 @@ GC_THRESHOLDS = (7000, 10, 10)
 # One `asgi` entry shared by every scope (daphne builds a dict per connection; nothing
 # writes to it).
 ASGI_VERSION = {"version": "3.0"}
-
-
-class InputQueue:
-    """What daphne feeds a connection's application: `put_nowait`, and `get` as ASGI
-    `receive`. Unbounded, for one reader (the application), as daphne's `asyncio.Queue`
-    was, without its four deques and Event: a deque exists only while messages wait."""
-
-    __slots__ = ("items", "waiter")
-
-    def __init__(self) -> None:
-        self.items: deque[dict[str, Any]] | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-    def put_nowait(self, message: dict[str, Any]) -> None:
-        """Queue a message and wake the reader."""
-        if self.items is None:
-            self.items = deque()
-        self.items.append(message)
-        waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
-
-    async def get(self) -> dict[str, Any]:
-        """The next message, waiting for one."""
-        while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        assert self.items is not None
-        message = self.items.popleft()
-        if not self.items:
-            self.items = None
-        return message
 
 
 class SendQueue:
@@ -517,7 +483,7 @@ def build_server_class(
             extensions[EXTENSION] = {"write_frame": protocol.write_frame}
             extensions[DENIAL_EXTENSION] = {}
             scope.setdefault("asgi", ASGI_VERSION)
-            queue = InputQueue()
+            queue = LightQueue()
             instance = self.application(
                 scope=scope, receive=queue.get, send=partial(self.handle_reply, protocol)
             )

@@ -28,7 +28,6 @@ import logging
 import random
 import time
 import uuid
-from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -38,6 +37,7 @@ from channels.layers import BaseChannelLayer
 from redis import asyncio as aioredis
 
 from chat import metrics
+from chat.queues import LightQueue
 
 logger = logging.getLogger(__name__)
 
@@ -50,52 +50,6 @@ GroupFilter = Callable[[dict[str, Any]], bool]
 # Longest wait between reconnection attempts: every worker is subscribed again within about
 # this long after Redis returns.
 MAX_RETRY_DELAY = 2.0
-
-
-class ChannelQueue:
-    """A bounded FIFO for one channel with at most one reader (its consumer).
-
-    Lighter than `asyncio.Queue` (four deques and an Event each): a worker holds one per
-    socket, and a socket attached for direct delivery never uses it, so its deque is made
-    only when something is put.
-    """
-
-    __slots__ = ("capacity", "items", "waiter")
-
-    def __init__(self, capacity: int) -> None:
-        self.capacity = capacity
-        self.items: deque[dict[str, Any]] | None = None
-        self.waiter: asyncio.Future[None] | None = None
-
-    def empty(self) -> bool:
-        """Whether nothing is queued."""
-        return not self.items
-
-    def put_nowait(self, message: dict[str, Any]) -> None:
-        """Queue a message; raises asyncio.QueueFull past `capacity`."""
-        if self.items is None:
-            self.items = deque()
-        elif self.capacity and len(self.items) >= self.capacity:
-            raise asyncio.QueueFull
-        self.items.append(message)
-        if self.waiter is not None and not self.waiter.done():
-            self.waiter.set_result(None)
-
-    def get_nowait(self) -> dict[str, Any]:
-        """The oldest message; raises asyncio.QueueEmpty when there is none."""
-        if not self.items:
-            raise asyncio.QueueEmpty
-        return self.items.popleft()
-
-    async def get(self) -> dict[str, Any]:
-        """Wait for the oldest message."""
-        while not self.items:
-            self.waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self.waiter
-            finally:
-                self.waiter = None
-        return self.items.popleft()
 
 
 class LayerUnavailable(ConnectionError):
@@ -115,7 +69,7 @@ class _LoopLayer:
     def __init__(self, parent: RedisBroadcastChannelLayer) -> None:
         self.parent = parent
         self.worker = uuid.uuid4().hex[:12]
-        self.queues: dict[str, ChannelQueue] = {}
+        self.queues: dict[str, LightQueue] = {}
         self.groups: dict[str, set[str]] = {}
         # Channels whose group messages are handed straight to a handler (see `attach`).
         self.direct: dict[str, DirectHandler] = {}
@@ -241,10 +195,10 @@ class _LoopLayer:
                 extra={"worker": self.worker, "channel": channel},
             )
 
-    def new_queue(self, channel: str) -> ChannelQueue:
+    def new_queue(self, channel: str) -> LightQueue:
         queue = self.queues.get(channel)
         if queue is None:
-            queue = self.queues[channel] = ChannelQueue(self.parent.capacity)
+            queue = self.queues[channel] = LightQueue(self.parent.capacity)
         return queue
 
     def forget(self, channel: str) -> None:

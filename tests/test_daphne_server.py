@@ -11,7 +11,7 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
-from chat.daphne_server import InputQueue, SendQueue
+from chat.daphne_server import SendQueue
 from tests.support.client import ChatClient
 from tests.support.servers import ROOT
 
@@ -128,40 +128,6 @@ def test_a_text_frame_is_what_a_websocket_server_sends(size: int) -> None:
 def test_a_broadcast_frame_is_built_once_per_event() -> None:
     event = {"type": "chat.frame", "text": '{"type":"message"}'}
     assert wire_frame(event) is wire_frame(event)
-
-
-async def test_the_input_queue_hands_messages_over_in_order() -> None:
-    queue = InputQueue()
-    queue.put_nowait({"type": "websocket.connect"})
-    queue.put_nowait({"type": "websocket.receive", "text": "a"})
-    assert await queue.get() == {"type": "websocket.connect"}
-    assert await queue.get() == {"type": "websocket.receive", "text": "a"}
-
-
-async def test_the_input_queue_wakes_a_waiting_reader() -> None:
-    queue = InputQueue()
-    reader = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0)
-    queue.put_nowait({"type": "websocket.disconnect", "code": 1000})
-    assert await asyncio.wait_for(reader, 1) == {"type": "websocket.disconnect", "code": 1000}
-
-
-async def test_an_idle_input_queue_holds_no_deque() -> None:
-    queue = InputQueue()
-    queue.put_nowait({"type": "websocket.connect"})
-    await queue.get()
-    assert queue.items is None
-
-
-async def test_a_cancelled_reader_leaves_the_input_queue_usable() -> None:
-    queue = InputQueue()
-    reader = asyncio.ensure_future(queue.get())
-    await asyncio.sleep(0)
-    reader.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await reader
-    queue.put_nowait({"type": "websocket.connect"})
-    assert await queue.get() == {"type": "websocket.connect"}
 
 
 def test_the_send_queue_is_a_fifo_like_autobahns_deque() -> None:
