@@ -699,6 +699,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.profile:
         scenarios = [
             Scenario("100c 10 win10", 100, 10, mode="window", duration=12),
+            Scenario("100c 5x10/s", 100, 5, 10, duration=12),
             Scenario("1000c 5x10/s", 1000, 5, 10, duration=12),
         ]
     if args.scenarios:
