@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from playwright.sync_api import expect
 
@@ -23,20 +21,8 @@ def test_message_lost_on_the_way_is_fetched_from_the_api(open_chat):
     bia = open_chat("Bia")
     api_calls = _count_api_requests(ana.page)
 
-    def route(ws):
-        server = ws.connect_to_server()
-
-        def forward(text):
-            # Lose one broadcast between the server and Ana's page.
-            if isinstance(text, str) and json.loads(text).get("body") == "lost on the way":
-                return
-            ws.send(text)
-
-        server.on_message(forward)
-
-    ana.page.route_web_socket("**/ws/chat/**", route)
-    ana.page.reload()
-    expect(ana.page.locator("#status")).to_have_attribute("data-state", "online")
+    # Lose one broadcast between the server and Ana's page.
+    ana.relay(to_page=lambda frame: None if frame.get("body") == "lost on the way" else frame)
 
     bia.send("lost on the way")
     expect(bia.message_bodies("lost on the way")).to_have_count(1)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
@@ -13,7 +12,8 @@ from tests.support.servers import Daphne
 pytestmark = pytest.mark.browser
 
 # One history request per API_PERIOD seconds from an address: the test spends it, so the
-# page's repair (due 1.5 s after the gap shows) meets a 429 however slow the machine is.
+# page's repair (due 1.5 s after the gap shows) meets a 429 unless the machine is slower by
+# seconds (a sliding window counter frees the request one to two periods after it was made).
 API_PERIOD = 10
 
 
@@ -38,20 +38,8 @@ def test_a_refused_repair_waits_for_retry_after_and_is_no_error(open_chat, serve
             retry = response.headers.get("retry-after")
             seen.append((time.monotonic(), "response", response.status, retry))
 
-    def route(ws):
-        server_side = ws.connect_to_server()
-
-        def forward(text):
-            # Lose one broadcast between the server and Ana's page.
-            if isinstance(text, str) and json.loads(text).get("body") == "lost on the way":
-                return
-            ws.send(text)
-
-        server_side.on_message(forward)
-
-    ana.page.route_web_socket("**/ws/chat/**", route)
-    ana.page.reload()
-    expect(ana.page.locator("#status")).to_have_attribute("data-state", "online")
+    # Lose one broadcast between the server and Ana's page.
+    ana.relay(to_page=lambda frame: None if frame.get("body") == "lost on the way" else frame)
     ana.page.on("request", on_request)
     ana.page.on("response", on_response)
 
@@ -71,7 +59,8 @@ def test_a_refused_repair_waits_for_retry_after_and_is_no_error(open_chat, serve
     assert [status for _, status, _ in responses][:1] == [429], seen
     assert responses[-1][1] == 200, seen
     refused_at, _, retry_after = responses[0]
-    assert retry_after is not None and 1 <= int(retry_after) <= API_PERIOD
+    # A sliding window counter frees the spent request one to two periods after it.
+    assert retry_after is not None and 1 <= int(retry_after) <= 2 * API_PERIOD
     assert len(requests) == 2, seen
     # Ana's page waited the Retry-After it was given before asking again (less a little for
     # the clocks of two processes).
