@@ -273,12 +273,14 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 )
             )
             return
-        if settings.CHAT_MAX_FRAME and len(text_data) > settings.CHAT_MAX_FRAME:
+        if settings.CHAT_MAX_FRAME and (size := protocol.frame_size(text_data)) > (
+            settings.CHAT_MAX_FRAME
+        ):
             logger.warning(
                 "frame over the cap session=%s size=%d",
                 self.session,
-                len(text_data),
-                extra=self._log_fields(size=len(text_data)),
+                size,
+                extra=self._log_fields(size=size),
             )
             metrics.FRAMES_REFUSED.labels(code=metrics.FRAME_TOO_BIG).inc()
             await self.close(code=protocol.CLOSE_TOO_BIG)

@@ -64,7 +64,7 @@ REFUSED_REASONS = (
 FRAME_TOO_BIG = "frame_too_big"
 FRAME_ERROR_CODES = (*protocol.ERROR_CODES, FRAME_TOO_BIG)
 # Where a database or Redis error happened (chat_database_errors_total{where}, ...).
-DATABASE_WHERE = ("store", "history", "window", "moderation")
+DATABASE_WHERE = ("store", "history", "window", "moderation", "handshake")
 REDIS_WHERE = ("subscription", "publish", "presence")
 # Seconds: a fan-out to 10 sockets takes tens of microseconds, to 1,000 a few milliseconds.
 FAN_OUT_BUCKETS = (

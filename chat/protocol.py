@@ -105,6 +105,11 @@ class Sanction:
 ClientFrame = SendMessage | Rename | Typing | Delete | Sanction
 
 
+def frame_size(text: str) -> int:
+    """A text frame's size on the wire, in UTF-8 bytes (what CHAT_MAX_FRAME bounds)."""
+    return len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+
+
 def _has_control_chars(text: str) -> bool:
     return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Zl", "Zp") for ch in text)
 

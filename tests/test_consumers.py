@@ -127,6 +127,16 @@ async def test_frame_over_hard_cap_closes_with_4009(pair, settings):
     assert await Message.objects.acount() == 0
 
 
+async def test_the_frame_cap_counts_utf8_bytes_not_characters(pair, settings):
+    # 60 characters of "é" are 120 bytes: over a cap of 100 that 60 ASCII characters are not.
+    settings.CHAT_MAX_FRAME = 100
+    a, _ = pair
+    await a.send('{"type":"message","body":"' + "é" * 60 + '"}')
+    closed = await a.comm.receive_output(timeout=2)
+    assert closed == {"type": "websocket.close", "code": 4009}
+    assert await Message.objects.acount() == 0
+
+
 async def test_rename_updates_presence_for_everyone(pair):
     a, b = pair
     await a.send({"type": "nick", "nick": "Ana Maria"})

@@ -762,3 +762,11 @@ def test_error_codes_lists_every_error_code_constant():
     }
     assert set(protocol.ERROR_CODES) == constants
     assert len(protocol.ERROR_CODES) == len(constants)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [("", 0), ("hello", 5), ("é", 2), ("日本", 6), ("🙂", 4), ('{"body":"aé"}', 14)],
+)
+def test_frame_size_is_the_utf8_length(text, size):
+    assert protocol.frame_size(text) == size
