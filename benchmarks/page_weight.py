@@ -30,13 +30,15 @@ BLOCK_COMMENT = re.compile(r"/\*.*?\*/", re.S)
 LINE_COMMENT = re.compile(r"^\s*//.*$", re.M)
 
 
-def _get(url: str, encoding: str) -> tuple[bytes, str | None]:
-    request = urllib.request.Request(url, headers={"Accept-Encoding": encoding})
-    with urllib.request.urlopen(request, timeout=10) as response:
+def _get(port: int, path: str, encoding: str) -> tuple[bytes, str | None]:
+    request = urllib.request.Request(
+        f"http://{servers.HOST}:{port}{path}", headers={"Accept-Encoding": encoding}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (http, loopback)
         return response.read(), response.headers.get("Cache-Control")
 
 
-def assets(base: str, html: str) -> list[str]:
+def assets(port: int, html: str) -> list[str]:
     """Every static path the page makes a browser fetch, in discovery order."""
     seen: list[str] = []
     queue = ASSET.findall(html)
@@ -46,7 +48,7 @@ def assets(base: str, html: str) -> list[str]:
             continue
         seen.append(path)
         if path.endswith(".js"):
-            code = _get(base + path, "identity")[0].decode()
+            code = _get(port, path, "identity")[0].decode()
             code = LINE_COMMENT.sub("", BLOCK_COMMENT.sub("", code))
             folder = path.rsplit("/", 1)[0]
             queue += [f"{folder}/{name[2:]}" for name in IMPORT.findall(code)]
@@ -72,29 +74,28 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://{servers.HOST}:{port}"
     try:
         deadline = time.monotonic() + 30
         while True:
             try:
-                _get(base + "/healthz/live", "identity")
+                _get(port, "/healthz/live", "identity")
                 break
             except OSError:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.2)
-        html = _get(base + "/", "identity")[0]
-        paths = assets(base, html.decode())
+        html = _get(port, "/", "identity")[0]
+        paths = assets(port, html.decode())
         modules = sum(path.endswith(".js") for path in paths)
         print(
             f"requests: {1 + len(paths)} (the HTML, {len(paths) - modules} CSS, {modules} modules)"
         )
         print(f"HTML: {len(html) / 1000:.1f} kB (sent uncompressed)")
         for encoding in ("identity", "gzip", "br"):
-            total = len(_get(base + "/", encoding)[0])
+            total = len(_get(port, "/", encoding)[0])
             caching = set()
             for path in paths:
-                body, cache_control = _get(base + path, encoding)
+                body, cache_control = _get(port, path, encoding)
                 total += len(body)
                 caching.add(cache_control)
             cached = ", ".join(map(str, caching))

@@ -163,7 +163,7 @@ def product_env(
     env = {k: v for k, v in os.environ.items() if not k.startswith(("CHAT_", "DJANGO_", "REDIS_"))}
     env.update(
         DJANGO_SETTINGS_MODULE="chatproject.settings",
-        DJANGO_SECRET_KEY="benchmark-only-not-a-secret",
+        DJANGO_SECRET_KEY="benchmark-only-not-a-secret",  # noqa: S106 (a throwaway server)
         DJANGO_DEBUG="false",
         DJANGO_ALLOWED_HOSTS="localhost,127.0.0.1",
         DATABASE_URL=db_url,

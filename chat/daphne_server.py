@@ -192,7 +192,17 @@ def missing_internals() -> list[str]:
         "daphne's HTTP channel stays the transport's producer after the upgrade": (
             "transport.protocol = protocol" in inspect.getsource(WebRequest.process)
         ),
-        "autobahn WebSocketProtocol.STATE_OPEN": hasattr(AutobahnProtocol, "STATE_OPEN"),
+        "autobahn WebSocketProtocol.STATE_OPEN/STATE_CONNECTING": hasattr(
+            AutobahnProtocol, "STATE_OPEN"
+        )
+        and hasattr(AutobahnProtocol, "STATE_CONNECTING"),
+        "autobahn WebSocketProtocol.dropConnection": hasattr(AutobahnProtocol, "dropConnection"),
+        "daphne.ws_protocol.WebSocketProtocol.onConnect sets client_addr": (
+            "self.client_addr = " in inspect.getsource(WebSocketProtocol.onConnect)
+        ),
+        "daphne.server.Server.__init__ sets action_logger": (
+            "self.action_logger = action_logger" in inspect.getsource(Server.__init__)
+        ),
         "twisted FileDescriptor.dataBuffer/offset": hasattr(abstract.FileDescriptor, "dataBuffer")
         and hasattr(abstract.FileDescriptor, "offset"),
         "twisted FileDescriptor._tempDataBuffer/_tempDataLen": all(
@@ -296,7 +306,7 @@ def build_server_class(
         # `Server.run`, before it listens), so they become class attributes of the factory's
         # own subclass (`ChatServer.ws_factory`) at its first connection, and the list autobahn
         # walks is empty: nothing is copied or formatted per connection.
-        CONFIG_ATTRS: list[str] = []  # noqa: RUF012 (autobahn's name and type; never changed)
+        CONFIG_ATTRS: list[str] = []  # autobahn's name and type; never changed
         # The factory whose options the class holds.
         _options_of: Any = None
 

@@ -138,7 +138,7 @@ class ExplainingOriginValidator(OriginValidator):
         return await refuse(receive, send, reason=reason)
 
 
-def AllowedHostsOriginCheck(application: Any) -> ExplainingOriginValidator:  # noqa: N802
+def AllowedHostsOriginCheck(application: Any) -> ExplainingOriginValidator:
     """Channels' `AllowedHostsOriginValidator` (the hosts of ALLOWED_HOSTS) with reasons."""
     base = AllowedHostsOriginValidator(application)
     return ExplainingOriginValidator(base.application, base.allowed_origins)

@@ -137,6 +137,17 @@ def two_workers(
 
 
 @pytest.fixture
+def ids(db: None) -> list[int]:
+    """Ten stored messages (bodies m0..m9, client ids c0..c9), their ids in order."""
+    from chat.models import Message
+
+    return [
+        Message.objects.create(nick="Ana", body=f"m{n}", session="s", client_id=f"c{n}").id
+        for n in range(10)
+    ]
+
+
+@pytest.fixture
 def fresh_layer() -> Iterator[None]:
     """A new in-memory layer for the test: its queues belong to one event loop."""
     from channels.layers import channel_layers

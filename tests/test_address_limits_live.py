@@ -23,14 +23,6 @@ LIMITS = {
 }
 
 
-@pytest.fixture
-def two_workers(daphne_factory, redis_url):
-    return (
-        daphne_factory(redis_url=redis_url, name="limit-a", **LIMITS),
-        daphne_factory(redis_url=redis_url, name="limit-b", **LIMITS),
-    )
-
-
 async def send_all(client: ChatClient, name: str, count: int) -> tuple[int, list[dict]]:
     """Send `count` messages; how many were accepted (echoed) and the errors."""
     for i in range(count):
@@ -45,6 +37,7 @@ async def send_all(client: ChatClient, name: str, count: int) -> tuple[int, list
     return accepted, errors
 
 
+@pytest.mark.parametrize("two_workers", [LIMITS], indirect=True, ids=["limits"])
 async def test_two_sockets_on_two_workers_share_the_address_rate(two_workers):
     a, b = two_workers
     ana = await ChatClient.connect(a.ws_url, nick="Ana")
@@ -73,6 +66,7 @@ def api_status(url: str) -> tuple[int, str | None]:
         return exc.code, exc.headers.get("Retry-After")
 
 
+@pytest.mark.parametrize("two_workers", [LIMITS], indirect=True, ids=["limits"])
 async def test_api_rate_is_shared_by_the_workers(two_workers):
     a, b = two_workers
     answers = [await asyncio.to_thread(api_status, w.http_url) for w in (a, b, a, b)]

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 from chat import protocol
+from tests.support import readme
 
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
@@ -259,13 +260,13 @@ def test_protocol_scan_finds_codes() -> None:
 
 
 def test_readme_lists_exactly_the_error_codes_of_the_protocol() -> None:
-    readme = {_ticked(row[0])[0] for row in _table_rows(README.read_text(), "error code")}
-    assert readme == code_error_codes()
+    documented = {_ticked(row[0])[0] for row in _table_rows(README.read_text(), "error code")}
+    assert documented == code_error_codes()
 
 
 def test_readme_lists_exactly_the_close_codes_of_the_protocol() -> None:
-    readme = {int(_ticked(row[0])[0]) for row in _table_rows(README.read_text(), "close code")}
-    assert readme == code_close_codes()
+    documented = {int(_ticked(row[0])[0]) for row in _table_rows(README.read_text(), "close code")}
+    assert documented == code_close_codes()
 
 
 # --- commands, names and paths the README gives ----------------------------------------------
@@ -439,24 +440,10 @@ def test_the_local_nginx_proxies_as_the_docker_one() -> None:
 # --- the README's command blocks ---------------------------------------------------------------
 
 
-def readme_commands() -> list[list[str]]:
-    """Each command of the README's ```sh blocks as words: continuations joined, comments
-    and environment assignments dropped."""
-    commands = []
-    for block in re.findall(r"```sh\n(.*?)```", README.read_text(encoding="utf-8"), re.DOTALL):
-        for line in block.replace("\\\n", " ").splitlines():
-            words = line.split("#", 1)[0].split()
-            while words and re.match(r"^[A-Z_]+=", words[0]):
-                words.pop(0)
-            if words:
-                commands.append(words)
-    return commands
-
-
 def test_every_readme_command_starts_with_a_program_we_have_or_document() -> None:
     venv_bin = Path(sys.executable).parent
     unknown = []
-    for words in readme_commands():
+    for words in readme.commands():
         program = words[0]
         if program.startswith(".venv/bin/"):
             if not (venv_bin / program.removeprefix(".venv/bin/")).exists():
@@ -470,7 +457,7 @@ def test_every_file_a_readme_command_names_exists() -> None:
     tops = {p.name for p in ROOT.iterdir()}
     named = {
         word
-        for words in readme_commands()
+        for words in readme.commands()
         for word in words[1:]
         if word.split("/")[0] in tops and not word.startswith("-")
     }
@@ -481,9 +468,9 @@ def test_every_file_a_readme_command_names_exists() -> None:
 def test_the_readmes_uvicorn_command_is_the_tested_one() -> None:
     from tests.support.servers import Uvicorn
 
-    (readme,) = [words for words in readme_commands() if words[0].endswith("/uvicorn")]
+    documented = readme.command("/uvicorn")
     tested = Uvicorn(env={}, name="drift").command()
-    assert readme[1:] == [
+    assert documented[1:] == [
         "chatproject.asgi:application",
         "--host",
         "127.0.0.1",

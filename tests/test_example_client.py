@@ -7,6 +7,7 @@ import sys
 
 import pytest
 
+from tests.support import readme
 from tests.support.client import ChatClient
 from tests.support.servers import ROOT
 
@@ -43,10 +44,15 @@ def server(daphne_factory):
     return daphne_factory(redis_url=None, name="example")
 
 
-async def test_lines_from_stdin_are_sent_and_acknowledged(server):
+async def test_the_readmes_command_sends_lines_from_stdin_and_prints_them_acknowledged(server):
+    # The README's line as pasted, with this server's address for the one it shows.
+    program, script, url, *args = readme.command("examples/client.py")
+    assert (program, script) == (".venv/bin/python", "examples/client.py")
+    assert url.startswith("ws://127.0.0.1:") and url.endswith("/ws/chat/")
+    assert args == ["--nick", "Ana"]
     other = await ChatClient.connect(server.ws_url, nick="Other")
     try:
-        proc = await _start(server.ws_url, "--nick", "Ana")
+        proc = await _start(server.ws_url, *args)
         out, _ = await asyncio.wait_for(proc.communicate(b"hello from a terminal\n"), 20)
         assert proc.returncode == 0, out.decode()
         assert "Ana: hello from a terminal" in out.decode()

@@ -62,3 +62,31 @@ def test_the_layout_check_catches_imports_of_test_modules_and_conftests():
         "from tests.browser.conftest import Frame\n"
     )
     assert len(_offences(source, "tests.browser")) == 6
+
+
+# Names that a module may define again on purpose: the server under test, configured for that
+# module (e.g. a lower resume cap), in place of the shared one.
+PER_MODULE_SERVERS = {"server", "worker"}
+
+
+def _fixtures(path: Path) -> list[str]:
+    names = []
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and any(
+            "fixture" in ast.unparse(decorator) for decorator in node.decorator_list
+        ):
+            names.append(node.name)
+    return names
+
+
+def test_each_fixture_is_defined_once() -> None:
+    where: dict[str, list[str]] = {}
+    for path in sorted(TESTS.rglob("*.py")):
+        for name in _fixtures(path):
+            where.setdefault(name, []).append(str(path.relative_to(TESTS)))
+    again = {
+        name: paths
+        for name, paths in where.items()
+        if len(paths) > 1 and name not in PER_MODULE_SERVERS
+    }
+    assert again == {}

@@ -16,7 +16,6 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
-from channels.layers import channel_layers
 from channels.testing import WebsocketCommunicator
 from django.core.exceptions import ImproperlyConfigured
 from django.test import Client
@@ -34,17 +33,13 @@ FOREIGN = "203.0.113.7"
 TOKEN = "s3cret-metrics-token"
 
 
+# Each test gets its own in-memory layer (its queues belong to one event loop).
+pytestmark = pytest.mark.usefixtures("fresh_layer")
+
+
 def value(name: str, **labels: str) -> float:
     """A sample of the chat's registry (0 when it has not been recorded yet)."""
     return metrics.REGISTRY.get_sample_value(name, labels) or 0.0
-
-
-@pytest.fixture(autouse=True)
-def fresh_layer() -> Iterator[None]:
-    """Each test gets its own in-memory layer (its queues belong to one event loop)."""
-    channel_layers.backends = {}
-    yield
-    channel_layers.backends = {}
 
 
 # --- who may read /metrics ---------------------------------------------------------------

@@ -44,14 +44,6 @@ def sample(samples: Samples, name: str, **labels: str) -> float:
     return samples[(name, tuple(sorted(labels.items())))]
 
 
-@pytest.fixture
-def two_workers(daphne_factory: Callable[..., Daphne], redis_url: str) -> tuple[Daphne, Daphne]:
-    return (
-        daphne_factory(redis_url=redis_url, name="m1"),
-        daphne_factory(redis_url=redis_url, name="m2"),
-    )
-
-
 async def test_a_message_is_counted_stored_once_and_delivered_on_each_worker(
     two_workers: tuple[Daphne, Daphne],
 ) -> None:

@@ -21,12 +21,6 @@ from chat.selectors import (
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def ids() -> list[int]:
-    """Ten stored messages, their ids in order."""
-    return [Message.objects.create(nick="Ana", body=f"m{n}", session="s").id for n in range(10)]
-
-
 def id_list(rows: list[Message]) -> list[int]:
     return [m.id for m in rows]
 

@@ -10,20 +10,12 @@ import pytest
 from chat import health, protocol
 from chat.models import Message
 from chat.serializers import message_to_frame
+from tests.support.servers import ROOT
 
 pytestmark = pytest.mark.django_db
 
 API = "/api/messages"
 EMOJI = "\U0001f600"
-
-
-@pytest.fixture
-def ids() -> list[int]:
-    """Ten stored messages, their ids in order."""
-    return [
-        Message.objects.create(nick="Ana", body=f"m{n}", session="s", client_id=f"c{n}").id
-        for n in range(10)
-    ]
 
 
 def get_ids(client, **params: object) -> list[int]:
@@ -376,6 +368,23 @@ def test_index_hands_the_close_codes_to_the_page(client):
 def test_index_hands_every_error_code_to_the_page(client):
     errors = _page_config(client)["protocol"]["errors"]
     assert set(errors.values()) == set(protocol.ERROR_CODES)
+
+
+def _typedef_keys(module: str, name: str) -> set[str]:
+    """The keys of a page module's JSDoc object typedef (tsc holds the page to them)."""
+    source = (ROOT / "static" / "chat" / module).read_text(encoding="utf-8")
+    found = re.search(r"@typedef \{\{(.*?)\}\} " + name + r"\b", source)
+    assert found, f"no typedef {name} in {module}"
+    # Named keys only, not an index signature ("[name: string]").
+    return set(re.findall(r"(?<![\[\w])(\w+): ", found.group(1)))
+
+
+def test_index_hands_over_every_code_name_the_page_reads(client):
+    # The page reads codes by these names (tsc checks it against the typedefs); a name the
+    # server does not hand over would be undefined in the browser.
+    codes = _page_config(client)["protocol"]
+    assert _typedef_keys("connection.js", "CloseCodes") <= set(codes["close"])
+    assert _typedef_keys("config.js", "ErrorCodes") <= set(codes["errors"])
 
 
 def test_index_strings_explain_every_error_code(client):
