@@ -13,6 +13,7 @@ import subprocess
 import pytest
 
 from tests.support import readme
+from tests.support.environment import missing
 from tests.support.servers import ROOT
 
 MAKEFILE = (ROOT / "Makefile").read_text(encoding="utf-8")
@@ -30,7 +31,7 @@ def test_the_readme_has_make_commands() -> None:
 @pytest.mark.parametrize("words", _make_lines(), ids=" ".join)
 def test_each_make_command_names_targets_and_variables_the_makefile_has(words) -> None:
     if shutil.which("make") is None:
-        pytest.skip("make is not installed")
+        missing("make is not installed")
     assignments = [w.split("=", 1)[0] for w in words[1:] if readme.ASSIGNMENT.match(w)]
     # make takes any variable on its command line: one the Makefile never reads is a typo.
     unread = [name for name in assignments if f"$({name})" not in MAKEFILE]
