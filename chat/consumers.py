@@ -70,6 +70,11 @@ def _history_from_window(lobby: broadcast.Lobby | None, *, after: int | None) ->
     return lobby.window.after(after, limit=_resume_cap())
 
 
+def _newest_from_window(lobby: broadcast.Lobby | None) -> int | None:
+    """The newest message id this worker's memory knows of, or None when it has none."""
+    return None if lobby is None else lobby.window.newest()
+
+
 def _resume_cap() -> int:
     # CHAT_RESUME_CAP 0 switches the cap off.
     return settings.CHAT_RESUME_CAP or UNCAPPED
@@ -213,6 +218,18 @@ class ChatConsumer(AsyncWebsocketConsumer):
         rows, truncated = history
         self.seen_in_history = tuple(message_id for message_id, _ in rows)
         self.history_max = rows[-1][0] if rows else 0
+        # Where the page's sequence starts when it got no history (CHAT_HISTORY=0, or an empty
+        # chat whose ids do not start at 1): the ids up to here are not "missing".
+        last_id = self.history_max
+        if not rows:
+            newest = _newest_from_window(broadcast.get_lobby())
+            if newest is None:
+                try:
+                    newest = await database_sync_to_async(selectors.message_newest_id)()
+                except Exception as exc:
+                    logger.warning("newest id unavailable (%r)", exc, extra=self._log_fields())
+                    newest = 0
+            last_id = newest
         online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
         await self.send(
@@ -221,6 +238,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 session=self.session,
                 nick=self.nick,
                 truncated=truncated,
+                last_id=last_id,
                 user=(
                     {"name": self.nick, "moderator": self.moderator}
                     if self.user is not None

@@ -104,6 +104,13 @@ class RecentWindow:
         if self.floor is not None:
             self.floor = max(self.floor, through)
 
+    def newest(self) -> int | None:
+        """The newest id this worker knows of (0: no message at all), or None before the
+        first fill. With nothing held, everything up to `floor` is known to be gone."""
+        if self.floor is None:
+            return None
+        return self.ids[-1] if self.ids else self.floor
+
     def latest(self, limit: int) -> list[tuple[int, str]]:
         """The newest `limit` messages, oldest first."""
         if limit <= 0:

@@ -29,6 +29,11 @@ def message_list_latest(*, limit: int, after: int = 0) -> tuple[list[Message], b
     return rows, truncated
 
 
+def message_newest_id() -> int:
+    """The id of the newest stored message (0 when there is none)."""
+    return Message.objects.order_by("-id").values_list("id", flat=True).first() or 0
+
+
 def message_oldest_id() -> int | None:
     """The id of the oldest stored message (None when there is none): where history starts
     after a retention prune."""

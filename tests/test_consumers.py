@@ -204,6 +204,33 @@ async def test_history_on_join_is_the_latest_messages_oldest_first(settings):
         await sock.close()
 
 
+async def test_hello_last_id_is_the_newest_message_with_history_or_without(settings):
+    ids = [
+        (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(3)
+    ]
+    sock = await open_socket()
+    try:
+        assert sock.hello["last_id"] == ids[-1] == sock.hello["history"][-1]["id"]
+    finally:
+        await sock.close()
+    # No history on a fresh join: last_id still says where the sequence stands.
+    settings.CHAT_HISTORY = 0
+    sock = await open_socket()
+    try:
+        assert sock.hello["history"] == []
+        assert sock.hello["last_id"] == ids[-1]
+    finally:
+        await sock.close()
+
+
+async def test_hello_last_id_in_an_empty_chat_is_zero():
+    sock = await open_socket()
+    try:
+        assert (sock.hello["history"], sock.hello["last_id"]) == ([], 0)
+    finally:
+        await sock.close()
+
+
 async def test_resume_after_sends_every_missed_message(settings):
     ids = [
         (await Message.objects.acreate(nick="n", body=f"m{i}", session="s")).id for i in range(6)

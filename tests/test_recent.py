@@ -153,3 +153,14 @@ def test_a_prune_of_an_unfilled_window_leaves_it_unfilled() -> None:
     window.add(1, "m1")
     window.prune(1)
     assert (window.ready, 1 in window) == (False, False)
+
+
+def test_newest_is_the_highest_id_held_or_the_floor_when_none_is() -> None:
+    assert RecentWindow(capacity=5).newest() is None
+    assert _filled().newest() == 0
+    window = _filled(3, 4, floor=2)
+    assert window.newest() == 4
+    window.add(9, "m9")
+    assert window.newest() == 9
+    window.prune(through=9)
+    assert window.newest() == 9

@@ -145,6 +145,7 @@ function handleFrame(frame) {
  * @property {string} nick
  * @property {unknown} [history]
  * @property {boolean} [truncated]
+ * @property {unknown} [last_id]
  * @property {unknown} [online]
  * @property {unknown} [count]
  * @property {unknown} [limits]
@@ -161,9 +162,11 @@ function onHello(hello) {
   const freshPage = timeline.maxId === 0 && timeline.size === 0;
   if (firstHello) log.quietWhileLoading();
   onMessages(history, { live: false });
-  if (freshPage && history.length && !hello.truncated) {
-    // Recent history of a fresh page: older messages are not "missing".
-    timeline.acceptUpTo(history[history.length - 1].id);
+  if (freshPage && !hello.truncated) {
+    // Recent history of a fresh page (or none, with the newest id as `last_id`): older
+    // messages are not "missing".
+    const lastId = typeof hello.last_id === "number" && Number.isInteger(hello.last_id) ? hello.last_id : 0;
+    timeline.acceptUpTo(Math.max(history.length ? history[history.length - 1].id : 0, lastId));
   }
   if (hello.truncated) gaps.repair({ now: true });
   online.onPresence({ online: hello.online || [], count: hello.count }, { announce: !firstHello });
