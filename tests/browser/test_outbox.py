@@ -57,9 +57,13 @@ def test_pending_message_survives_a_reload(open_chat):
 
     ana.page.reload()
     expect(ana.page.locator("#outbox li[data-state=pending] .body")).to_have_text("survives reload")
+    # The reloaded page has tried (and been refused) before the server comes back: unblocking
+    # earlier let a slow page's first try through, and "Reconnect now" never showed.
+    expect(ana.page.locator("#status")).to_have_attribute("data-state", "reconnecting")
 
     blocked["on"] = False
-    ana.page.locator("#reconnect-now").click()
+    # Reconnect now, unless the page's own retry won the race (then the button is hidden).
+    ana.page.evaluate("document.querySelector('#reconnect-now:not([hidden])')?.click()")
     expect(ana.page.locator("#status")).to_have_attribute("data-state", "online")
     expect(ana.page.locator("#outbox li")).to_have_count(0)
     for chat in (ana, bia):
