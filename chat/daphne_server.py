@@ -38,6 +38,15 @@ What the subclasses add:
   copied onto every connection (and pformatted for a debug line each time), and the
   upgraded HTTP channel (with its request and headers) released once the WebSocket has the
   transport.
+- **Handshakes without twisted.web.** daphne parses every request with twisted.web and
+  then replays an upgrade's bytes to autobahn, which parses them again. `ChatHTTPFactory`
+  starts each connection with a `HandshakeSniffer` instead: a whole WebSocket upgrade in the
+  first read (`websocket_upgrade`, the checks daphne's request makes) goes to the WebSocket
+  protocol directly; anything else goes to daphne's HTTP channel as before
+  (CHAT_FAST_HANDSHAKE).
+- **A listen queue for a reconnect storm.** Twisted listens with a backlog of 50; a
+  connection that finds the queue full loses its SYN and retries a second later.
+  `ChatServer` adds CHAT_LISTEN_BACKLOG to daphne's TCP and Unix endpoint strings.
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
@@ -55,6 +64,7 @@ import gc
 import http
 import inspect
 import logging
+import re
 import sys
 import types
 from collections import deque
@@ -139,8 +149,9 @@ def missing_internals() -> list[str]:
     """The private attributes these subclasses use that the installed packages lack."""
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
     from autobahn.websocket.protocol import WebSocketServerProtocol as AutobahnServerProtocol
+    from daphne import utils
     from daphne.cli import CommandLineInterface
-    from daphne.http_protocol import WebRequest
+    from daphne.http_protocol import HTTPFactory, WebRequest
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol
     from twisted.internet import abstract, tcp
@@ -213,12 +224,41 @@ def missing_internals() -> list[str]:
             abstract.FileDescriptor, "_writeDisconnected"
         ),
         "twisted tcp.Connection.writeSomeData": hasattr(tcp.Connection, "writeSomeData"),
+        "daphne.server.Server.run assigns self.http_factory": (
+            "self.http_factory = HTTPFactory(self)" in inspect.getsource(Server.run)
+        ),
+        "daphne's WebRequest.process checks headers and hands over _raw_query_string": all(
+            part in inspect.getsource(WebRequest.process)
+            for part in (
+                "HEADER_NAME_RE.fullmatch(name)",
+                "INVALID_HEADER_VALUE_BYTES.intersection(value)",
+                "protocol._raw_query_string = self.query_string",
+                'upgrade_header.lower() == b"websocket"',
+            )
+        ),
+        "daphne.utils header rules are the fast handshake's": (
+            utils.HEADER_NAME_RE.pattern.decode() in _HEADER_BLOCK.pattern.decode()
+            and all(
+                f"\\x{byte:02x}" in _HEADER_BLOCK.pattern.decode()
+                for byte in utils.INVALID_HEADER_VALUE_BYTES
+            )
+        ),
+        "daphne.ws_protocol.WebSocketProtocol.onConnect reads _raw_query_string": (
+            "self._raw_query_string" in inspect.getsource(WebSocketProtocol.onConnect)
+        ),
+        "twisted HTTPFactory.timeOut": hasattr(HTTPFactory, "timeOut"),
     }
     return [name for name, present in checks.items() if not present]
 
 
 def install(
-    *, max_backlog: int, grace: float, fast_write: bool, access_via_logging: bool = False
+    *,
+    max_backlog: int,
+    grace: float,
+    fast_write: bool,
+    access_via_logging: bool = False,
+    listen_backlog: int = 0,
+    fast_handshake: bool = False,
 ) -> bool:
     """Make daphne's command line build a `ChatServer`; True when installed.
 
@@ -249,10 +289,68 @@ def install(
         grace=grace,
         fast_write=fast_write,
         access_via_logging=access_via_logging,
+        listen_backlog=listen_backlog,
+        fast_handshake=fast_handshake,
     )
     CommandLineInterface.server_class = server_class
     logger.info("daphne integration installed: frames written once, backlog bound, 1012")
     return True
+
+
+# Twisted endpoint kinds whose string takes a `backlog` (an adopted descriptor, `fd:`, is
+# already listening).
+BACKLOG_ENDPOINTS = ("tcp:", "tcp6:", "unix:", "ssl:")
+
+
+def with_listen_backlog(endpoints: list[str], backlog: int) -> list[str]:
+    """daphne's endpoint strings with `backlog=` added where the kind takes one and none is
+    given (`daphne -b/-p/-u` build them without one, so Twisted listens with 50)."""
+    if backlog <= 0:
+        return list(endpoints)
+    return [
+        f"{endpoint}:backlog={backlog}"
+        if endpoint.startswith(BACKLOG_ENDPOINTS) and ":backlog=" not in endpoint
+        else endpoint
+        for endpoint in endpoints
+    ]
+
+
+# The largest first read the handshake fast path takes (Twisted's HTTP channel allows 16 KiB
+# of headers); anything bigger goes through daphne's HTTP request.
+MAX_HANDSHAKE = 16384
+# What daphne's HTTP request accepts of headers (daphne.utils: h11's header names, values
+# without RFC 9110's forbidden bytes), as whole lines up to the blank one; no folded lines,
+# no bare CR or LF.
+_HEADER_BLOCK = re.compile(
+    rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[^\r\n\x0b\x0c\x1c\x1d\x1e\x85]*\r\n)*\r\n"
+)
+_UPGRADE = re.compile(rb"^upgrade:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE | re.MULTILINE)
+# A request body, which an upgrade does not have.
+_BODY = re.compile(rb"^(?:content-length|transfer-encoding):", re.IGNORECASE | re.MULTILINE)
+
+
+def websocket_upgrade(data: bytes) -> bytes | None:
+    """The raw query string when `data` is one whole WebSocket upgrade request that daphne
+    would hand to autobahn unchanged, else None (the request then goes through daphne's HTTP
+    path, which also answers the malformed ones).
+
+    daphne's path parses the request with twisted.web, checks the header names and values,
+    the path and the query string, and replays the request to autobahn. This takes only the
+    requests that pass those checks: `GET <ascii uri> HTTP/1.1`, headers as `_HEADER_BLOCK`
+    allows, no body, a first `Upgrade` header of `websocket`, nothing after the blank line.
+    """
+    if len(data) > MAX_HANDSHAKE or not data.startswith(b"GET /"):
+        return None
+    request_line, _, _ = data.partition(b"\r\n")
+    parts = request_line.split(b" ")
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[1].isascii():
+        return None
+    if not _HEADER_BLOCK.fullmatch(data, len(request_line) + 2) or _BODY.search(data):
+        return None
+    upgrade = _UPGRADE.search(data)
+    if upgrade is None or upgrade[1].lower() != b"websocket":
+        return None
+    return parts[1].partition(b"?")[2]
 
 
 access_logger = logging.getLogger("daphne.access")
@@ -287,12 +385,22 @@ def log_access(protocol: str, action: str, details: dict[str, Any]) -> None:
 
 
 def build_server_class(
-    *, max_backlog: int, grace: float, fast_write: bool, access_via_logging: bool = False
+    *,
+    max_backlog: int,
+    grace: float,
+    fast_write: bool,
+    access_via_logging: bool = False,
+    listen_backlog: int = 0,
+    fast_handshake: bool = False,
 ) -> type:
     """The daphne Server subclass with the chat's protocol, limits and shutdown."""
+    from daphne.http_protocol import HTTPFactory
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
+    from twisted.internet.interfaces import ITCPTransport
+    from twisted.internet.protocol import Protocol
+    from twisted.protocols.policies import ProtocolWrapper
     from twisted.web.http import HTTPChannel
 
     class ChatWebSocketProtocol(WebSocketProtocol):
@@ -451,16 +559,89 @@ def build_server_class(
             metrics.SLOW_READER_DISCONNECTS.inc()
             return True
 
+    class HandshakeSniffer(Protocol):
+        """The first protocol of each accepted connection: it reads the first bytes and hands
+        the connection to a WebSocket protocol (a whole upgrade request, `websocket_upgrade`)
+        or to daphne's HTTP channel (anything else), replaying the bytes to it.
+
+        daphne's own path builds a twisted.web HTTP channel and request per connection,
+        parses the headers into them, then rebuilds the request's bytes for autobahn, which
+        parses them again: about a fifth of a handshake's CPU, spent on objects the
+        WebSocket drops at once. The upgrade reaches autobahn and daphne's WebSocket protocol
+        exactly as it did, with the raw query string daphne would have given it.
+        """
+
+        # The call that closes a connection that sends nothing.
+        _timeout: Any = None
+
+        def __init__(self, factory: ChatHTTPFactory, addr: Any) -> None:
+            self.factory = factory
+            self.addr = addr
+
+        def connectionMade(self) -> None:
+            # As twisted.web's channel: no Nagle delay, and a connection that sends nothing
+            # is closed after the factory's timeout.
+            transport: Any = self.transport
+            if ITCPTransport.providedBy(transport):
+                transport.setTcpNoDelay(True)
+            if self.factory.timeOut:
+                self._timeout = self.factory.reactor.callLater(
+                    self.factory.timeOut, transport.loseConnection
+                )
+
+        def dataReceived(self, data: bytes) -> None:
+            self._cancel_timeout()
+            transport: Any = self.transport
+            server = self.factory.server
+            query = websocket_upgrade(data) if server.ws_factory is not None else None
+            protocol = None
+            if query is not None:
+                protocol = server.ws_factory.buildProtocol(transport.getPeer())
+                if protocol is not None:
+                    # daphne's HTTP request passes it the same way (WebRequest.process).
+                    protocol._raw_query_string = query
+            if protocol is None:
+                protocol = self.factory.build_http_channel(self.addr)
+            if isinstance(transport, ProtocolWrapper):
+                transport.wrappedProtocol = protocol  # TLS wraps the connection
+            else:
+                transport.protocol = protocol
+            protocol.makeConnection(transport)
+            protocol.dataReceived(data)
+
+        def connectionLost(self, reason: Any = None) -> None:
+            self._cancel_timeout()
+
+        def _cancel_timeout(self) -> None:
+            if self._timeout is not None:
+                if self._timeout.active():
+                    self._timeout.cancel()
+                self._timeout = None
+
+    class ChatHTTPFactory(HTTPFactory):
+        """daphne's HTTP factory whose connections start with a `HandshakeSniffer`."""
+
+        def buildProtocol(self, addr: Any) -> Any:
+            return HandshakeSniffer(self, addr)
+
+        def build_http_channel(self, addr: Any) -> Any:
+            """daphne's HTTP channel for a connection that is not a plain upgrade."""
+            return super().buildProtocol(addr)
+
     class ChatServer(Server):
         """daphne's Server with the chat's WebSocket protocol and a graceful shutdown."""
 
         websocket_protocol = ChatWebSocketProtocol
+        http_factory_class = ChatHTTPFactory
         _ws_factory: Any = None
-        # Set by daphne's Server.__init__: its access log (None when off).
+        _http_factory: Any = None
+        # Set by daphne's Server.__init__: its access log (None when off), and what it listens on.
         action_logger: Any
+        endpoints: list[str]
 
         def __init__(self, *args: Any, **kwargs: Any) -> None:
             super().__init__(*args, **kwargs)
+            self.endpoints = with_listen_backlog(self.endpoints, listen_backlog)
             if access_via_logging and self.action_logger is not None:
                 self.action_logger = log_access
             # What is loaded by now (Django, the application, daphne) lives as long as the
@@ -468,6 +649,18 @@ def build_server_class(
             gc.collect()
             gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)
+
+        @property
+        def http_factory(self) -> Any:
+            """The HTTP factory, which `Server.run` builds: daphne's, or its subclass whose
+            connections skip twisted.web for a WebSocket upgrade."""
+            return self._http_factory
+
+        @http_factory.setter
+        def http_factory(self, factory: Any) -> None:
+            if fast_handshake and type(factory) is HTTPFactory:
+                factory = self.http_factory_class(factory.server)
+            self._http_factory = factory
 
         @property
         def ws_factory(self) -> Any:

@@ -27,6 +27,8 @@ from chat.routing import websocket_urlpatterns  # noqa: E402
 daphne_server.install(
     max_backlog=settings.CHAT_MAX_BACKLOG,
     grace=settings.CHAT_SHUTDOWN_GRACE,
+    listen_backlog=settings.CHAT_LISTEN_BACKLOG,
+    fast_handshake=settings.CHAT_FAST_HANDSHAKE,
     fast_write=settings.CHAT_FAST_WRITE,
     # JSON logs: daphne's access log goes through logging too (one JSON object per line).
     access_via_logging=settings.LOG_FORMAT == "json",

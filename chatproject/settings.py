@@ -191,8 +191,16 @@ CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
 CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
 # Under daphne, write frames to the socket at once when nothing is buffered (chat.daphne_server).
 CHAT_FAST_WRITE = env_bool("CHAT_FAST_WRITE", default=True)
+# Under daphne, a WebSocket upgrade goes from the first read straight to the WebSocket
+# protocol instead of through a twisted.web request (chat.daphne_server.HandshakeSniffer).
+CHAT_FAST_HANDSHAKE = env_bool("CHAT_FAST_HANDSHAKE", default=True)
 # Seconds a stopping worker waits for its sockets' closing handshakes (SIGTERM).
 CHAT_SHUTDOWN_GRACE = env_int("CHAT_SHUTDOWN_GRACE", default=3)
+# Under daphne, the listen queue of each TCP or Unix endpoint (Twisted's default is 50): a
+# connection that finds it full loses its SYN and retries a second later, so a worker
+# restart that sends thousands of pages back at once needs room for them. The kernel caps
+# it at net.core.somaxconn (4096 on Linux 5.4+). 0 leaves Twisted's default.
+CHAT_LISTEN_BACKLOG = env_int("CHAT_LISTEN_BACKLOG", default=2048)
 # Failed sign-ins allowed from one client address per CHAT_LOGIN_PERIOD seconds; past
 # that, the login form answers 429 until the period ends.
 CHAT_LOGIN_ATTEMPTS = env_int("CHAT_LOGIN_ATTEMPTS", default=10)

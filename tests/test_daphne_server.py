@@ -4,14 +4,16 @@ and its behaviour in real daphne processes."""
 from __future__ import annotations
 
 import asyncio
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
-from chat.daphne_server import SendQueue
+from chat.daphne_server import MAX_HANDSHAKE, SendQueue, websocket_upgrade, with_listen_backlog
 from tests.support.client import ChatClient
 from tests.support.servers import ROOT
 
@@ -165,6 +167,149 @@ def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copi
     assert out == "None SendQueue 7 False"
 
 
+def _upgrade(
+    *headers: bytes, target: bytes = b"/ws/chat/?nick=Ana", host: bytes = b"127.0.0.1:8000"
+) -> bytes:
+    lines = [
+        b"GET " + target + b" HTTP/1.1",
+        b"Host: " + host,
+        b"Origin: http://" + host,
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+        *headers,
+    ]
+    return b"\r\n".join(lines) + b"\r\n\r\n"
+
+
+def test_a_whole_upgrade_request_takes_the_fast_path_with_its_raw_query_string() -> None:
+    assert websocket_upgrade(_upgrade()) == b"nick=Ana"
+    assert websocket_upgrade(_upgrade(target=b"/ws/chat/")) == b""
+    assert websocket_upgrade(_upgrade(target=b"/ws/chat/?a=%C3%A9&b")) == b"a=%C3%A9&b"
+    # Header names are case-insensitive; daphne compares the first Upgrade value, lowered.
+    request = _upgrade().replace(b"Upgrade: websocket", b"upgrade:   WebSocket ")
+    assert websocket_upgrade(request) == b"nick=Ana"
+    assert websocket_upgrade(_upgrade(b"X_Under: ok", b"Origin: http://x")) == b"nick=Ana"
+
+
+@pytest.mark.parametrize(
+    ("why", "request_bytes"),
+    [
+        ("not an upgrade", _upgrade().replace(b"Upgrade: websocket\r\n", b"")),
+        ("another upgrade", _upgrade().replace(b"Upgrade: websocket", b"Upgrade: h2c")),
+        (
+            "the first Upgrade decides",
+            _upgrade(b"Upgrade: websocket").replace(b"websocket", b"h2c", 1),
+        ),
+        ("a POST", _upgrade().replace(b"GET ", b"POST ", 1)),
+        ("HTTP/1.0", _upgrade().replace(b"HTTP/1.1", b"HTTP/1.0", 1)),
+        ("not a path", _upgrade(target=b"http://x/ws/chat/")),
+        ("a non-ASCII target", _upgrade(target="/ws/chat/?nick=é".encode())),
+        ("a space in the target", _upgrade(target=b"/ws/chat/ x")),
+        ("half a request", _upgrade()[:-2]),
+        ("bytes after the request", _upgrade() + b"x"),
+        ("two requests", _upgrade() + _upgrade()),
+        ("a body", _upgrade(b"Content-Length: 0")),
+        ("a chunked body", _upgrade(b"transfer-encoding: chunked")),
+        ("a bad header name", _upgrade(b"Bad Name: x")),
+        ("a forbidden byte in a value", _upgrade(b"X-Note: a\x0bb")),
+        ("a folded line", _upgrade(b"X-Note: a", b" folded")),
+        ("a bare LF", _upgrade(b"X-Note: a\nb")),
+        ("too big", _upgrade(b"X-Pad: " + b"p" * MAX_HANDSHAKE)),
+    ],
+)
+def test_anything_else_goes_through_daphnes_http_request(why: str, request_bytes: bytes) -> None:
+    assert websocket_upgrade(request_bytes) is None, why
+
+
+def test_endpoints_get_the_listen_backlog_where_their_kind_takes_one() -> None:
+    endpoints = [
+        "tcp:port=8000:interface=127.0.0.1",
+        "unix:/run/chat.sock",
+        "fd:fileno=3",
+        "tcp:port=8001:backlog=10",
+    ]
+    assert with_listen_backlog(endpoints, 2048) == [
+        "tcp:port=8000:interface=127.0.0.1:backlog=2048",
+        "unix:/run/chat.sock:backlog=2048",
+        "fd:fileno=3",
+        "tcp:port=8001:backlog=10",
+    ]
+    assert with_listen_backlog(endpoints, 0) == endpoints
+
+
+def test_twisted_reads_the_backlog_from_the_endpoint_string() -> None:
+    out = _in_a_fresh_process(
+        "from twisted.internet import reactor\n"
+        "from twisted.internet.endpoints import serverFromString\n"
+        "from chat.daphne_server import with_listen_backlog\n"
+        "[tcp, unix] = with_listen_backlog(['tcp:port=0:interface=127.0.0.1', 'unix:/x'], 99)\n"
+        "print(serverFromString(reactor, tcp)._backlog, serverFromString(reactor, unix)._backlog)"
+    )
+    assert out == "99 99"
+
+
+_SNIFFER = (
+    "from twisted.internet.address import IPv4Address\n"
+    "from twisted.internet.task import Clock\n"
+    "from twisted.internet.testing import StringTransport\n"
+    "from twisted.web.http import _GenericHTTPChannelProtocol\n"
+    "from daphne.ws_protocol import WebSocketFactory\n"
+    "from chat.daphne_server import build_server_class\n"
+    "server_class = build_server_class(max_backlog=1, grace=1, fast_write=True,"
+    " fast_handshake=True)\n"
+    "class Server:\n"
+    "    ws_factory = WebSocketFactory(None)\n"
+    "    ws_factory.protocol = server_class.websocket_protocol\n"
+    "    def protocol_connected(self, protocol): pass\n"
+    "factory = server_class.http_factory_class(Server())\n"
+    "factory.reactor = Clock()\n"
+    "addr = IPv4Address('TCP', '127.0.0.1', 5000)\n"
+    "def connect():\n"
+    "    transport = StringTransport(peerAddress=addr)\n"
+    "    transport.protocol = factory.buildProtocol(addr)\n"
+    "    transport.protocol.makeConnection(transport)\n"
+    "    return transport\n"
+)
+
+
+def test_the_first_read_hands_the_connection_to_the_websocket_or_to_http() -> None:
+    request = _upgrade().decode()
+    out = _in_a_fresh_process(
+        _SNIFFER + "from twisted.internet.defer import Deferred\n"
+        "seen = []\n"
+        "def on_connect(self, request):\n"
+        "    seen.append(request.path)\n"
+        "    return Deferred()\n"
+        "server_class.websocket_protocol.onConnect = on_connect\n"
+        "ws = connect()\n"
+        f"ws.protocol.dataReceived({request!r}.encode())\n"
+        "print(type(ws.protocol).__name__, ws.protocol._raw_query_string, seen)\n"
+        "web = connect()\n"
+        "web.protocol.dataReceived(b'GET /healthz HTTP/1.1\\r\\nHost: x\\r\\n')\n"
+        "print(isinstance(web.protocol, _GenericHTTPChannelProtocol), web.producer is not None)"
+    )
+    assert out.splitlines() == [
+        "ChatWebSocketProtocol b'nick=Ana' ['/ws/chat/']",
+        "True True",
+    ]
+
+
+def test_a_connection_that_sends_nothing_is_closed_after_the_http_timeout() -> None:
+    out = _in_a_fresh_process(
+        _SNIFFER + "t = connect()\n"
+        "factory.reactor.advance(factory.timeOut - 1)\n"
+        "print(t.disconnecting, end=' ')\n"
+        "factory.reactor.advance(2)\n"
+        "print(t.disconnecting, factory.reactor.getDelayedCalls())\n"
+        "quiet = connect()\n"
+        "quiet.protocol.connectionLost(None)\n"
+        "print(factory.reactor.getDelayedCalls())"
+    )
+    assert out.splitlines() == ["False True []", "[]"]
+
+
 @pytest.mark.live
 @pytest.mark.redis
 class TestUnderDaphne:
@@ -232,3 +377,52 @@ class TestUnderDaphne:
             await joiner.close()
         finally:
             await sender.close()
+
+    def test_the_listen_queue_has_the_configured_backlog(self, worker) -> None:
+        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
+        out = subprocess.run(
+            ["ss", "-ltnH", f"sport = :{worker.port}"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+        ).stdout.split()
+        # State, Recv-Q, Send-Q (a listening socket's backlog), local address, peer.
+        assert out[0] == "LISTEN"
+        assert int(out[2]) == min(2048, somaxconn)
+
+    @pytest.mark.parametrize("pieces", [1, 3], ids=["one read", "three reads"])
+    async def test_an_upgrade_is_served_whole_or_in_pieces(self, worker, pieces: int) -> None:
+        """One read takes the fast path to autobahn; a request in pieces goes through
+        daphne's HTTP request; both open the same chat socket, with the query's nick."""
+        host = f"127.0.0.1:{worker.port}".encode()
+        request = _upgrade(target=b"/ws/chat/?nick=Piecewise", host=host)
+        reader, writer = await asyncio.open_connection("127.0.0.1", worker.port)
+        try:
+            step = len(request) // pieces + 1
+            for start in range(0, len(request), step):
+                writer.write(request[start : start + step])
+                await writer.drain()
+                await asyncio.sleep(0.05)
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            assert head.startswith(b"HTTP/1.1 101 "), head
+            first = await asyncio.wait_for(reader.read(2), 10)
+            length = first[1] & 0x7F
+            if length == 126:
+                length = int.from_bytes(await reader.readexactly(2), "big")
+            elif length == 127:
+                length = int.from_bytes(await reader.readexactly(8), "big")
+            hello = json.loads(await asyncio.wait_for(reader.readexactly(length), 10))
+            assert hello["type"] == "hello"
+            assert hello["nick"] == "Piecewise"
+        finally:
+            writer.close()
+
+    async def test_a_malformed_upgrade_is_refused_by_daphne(self, worker) -> None:
+        reader, writer = await asyncio.open_connection("127.0.0.1", worker.port)
+        try:
+            writer.write(_upgrade(b"X-Note: a\x0bb", host=f"127.0.0.1:{worker.port}".encode()))
+            status = await asyncio.wait_for(reader.readline(), 10)
+            assert status.startswith(b"HTTP/1.1 400 "), status
+        finally:
+            writer.close()
