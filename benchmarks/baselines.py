@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 from websockets.asyncio.server import ServerConnection, broadcast, serve
 from websockets.exceptions import ConnectionClosed
 
+LISTEN_BACKLOG = 2048
 _encoder = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
@@ -93,7 +94,10 @@ async def main(mode: str, host: str, port: int) -> None:
     stop = asyncio.get_running_loop().create_future()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set_result, None)
-    async with serve(room.handler, host, port, compression=None):
+    # The listen queue of uvicorn's default (the demo ran under uvicorn) and of the product's
+    # CHAT_LISTEN_BACKLOG: with asyncio's default of 100, a connect storm loses SYNs that
+    # are retried a second later, and the connect time measures that instead of the server.
+    async with serve(room.handler, host, port, compression=None, backlog=LISTEN_BACKLOG):
         await stop
 
 

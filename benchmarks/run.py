@@ -180,9 +180,15 @@ def run_scenario(
             assert _recv(conn, 60, "ready")[0] == "ready"
         rss_before = running.rss_bytes()
         t_go = time.monotonic() + 0.3
+        # An idle scenario is profiled while it connects (a connect storm); the others under load.
+        stop_profile = profiler(running, scenario) if profiler and scenario.mode == "idle" else None
+        connect_cpu_before = running.cpu_seconds()
         for conn in pipes:
             conn.send(("connect", t_go))
         connected = [_recv(conn, connect_timeout + 30, "connected")[1] for conn in pipes]
+        connect_cpu = running.cpu_seconds() - connect_cpu_before
+        if stop_profile:
+            result["profile"] = stop_profile()
         n_ok = sum(c["ok"] for c in connected)
         durations = sorted(d for c in connected for d in c["durations"])
         failed: dict[str, int] = {}
@@ -195,6 +201,9 @@ def run_scenario(
             connect_all_s=max(c["last_hello"] for c in connected) - t_go,
             connect_p50_ms=_percentile(durations, 50) * 1000,
             connect_p99_ms=_percentile(durations, 99) * 1000,
+            # Server CPU over the connect phase per connected socket (handshake, hello,
+            # presence), in ms.
+            connect_cpu_ms=connect_cpu * 1000 / max(1, n_ok),
         )
         # Let coalesced presence broadcasts and handshake work settle before measuring memory.
         settle_end = time.monotonic() + 1.0 + scenario.clients / 2500
@@ -701,6 +710,7 @@ def main(argv: list[str] | None = None) -> int:
             Scenario("100c 10 win10", 100, 10, mode="window", duration=12),
             Scenario("100c 5x10/s", 100, 5, 10, duration=12),
             Scenario("1000c 5x10/s", 1000, 5, 10, duration=12),
+            Scenario("5000 idle", 5000, mode="idle"),
         ]
     if args.scenarios:
         keep = [p.strip() for p in args.scenarios.split(",")]
