@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,7 +14,13 @@ import pytest
 from websockets.frames import Frame, Opcode
 
 from chat.broadcast import text_frame, wire_frame
-from chat.daphne_server import MAX_HANDSHAKE, SendQueue, websocket_upgrade, with_listen_backlog
+from chat.daphne_server import (
+    MAX_HANDSHAKE,
+    SendQueue,
+    _send_now,
+    websocket_upgrade,
+    with_listen_backlog,
+)
 from tests.support.client import ChatClient
 from tests.support.servers import ROOT
 
@@ -165,6 +172,44 @@ def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copi
         "      protocol.autoPingInterval, 'autoPingInterval' in vars(protocol))"
     )
     assert out == "None SendQueue 7 False"
+
+
+class _Transport:
+    """What `_send_now` reads of a Twisted TCP connection."""
+
+    SEND_LIMIT = 64
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.socket = sock
+        self.big: list[bytes] = []
+
+    def writeSomeData(self, data: bytes) -> int:  # noqa: N802 (Twisted's name)
+        self.big.append(bytes(data))
+        return 3
+
+
+def test_send_now_writes_what_the_kernel_takes_and_reports_it() -> None:
+    ours, peer = socket.socketpair()
+    with ours, peer:
+        ours.setblocking(False)
+        transport = _Transport(ours)
+        assert _send_now(transport, b"hello") == 5
+        assert peer.recv(10) == b"hello"
+        # Past SEND_LIMIT, Twisted's own writeSomeData (which sends at most that much).
+        assert _send_now(transport, b"x" * 65) == 3
+        assert transport.big == [b"x" * 65]
+        # A full socket buffer takes part of a write, then nothing.
+        while (sent := _send_now(transport, b"y" * 60)) == 60:
+            pass
+        assert 0 <= sent < 60
+        assert _send_now(transport, b"z") == 0
+        peer.close()
+    # A connection the peer closed takes nothing; Twisted's write path finds out.
+    ours, peer = socket.socketpair()
+    with ours:
+        ours.setblocking(False)
+        peer.close()
+        assert _send_now(_Transport(ours), b"late") == 0
 
 
 def _upgrade(
