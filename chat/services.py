@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import asdict, dataclass
 from datetime import datetime
@@ -74,16 +74,7 @@ def message_create_many(*, items: Sequence[NewMessage]) -> list[tuple[Message, b
     if not _can_insert_returning(connection):
         return [_create_one(item) for item in items]
 
-    # The first item of each client_id is inserted; later copies get its message.
-    client_ids: set[str] = set()
-    to_insert: list[NewMessage] = []
-    for item in items:
-        if item.client_id is None:
-            to_insert.append(item)
-        elif item.client_id not in client_ids:
-            client_ids.add(item.client_id)
-            to_insert.append(item)
-
+    to_insert, client_ids = batch_plan(items)
     fields = [Message._meta.get_field(name) for name in _INSERT_FIELDS]
     size = max(1, connection.ops.bulk_batch_size(fields, to_insert))
     parts = [to_insert[start : start + size] for start in range(0, len(to_insert), size)]
@@ -94,27 +85,55 @@ def message_create_many(*, items: Sequence[NewMessage]) -> list[tuple[Message, b
     with transaction.atomic(using=connection.alias) if len(parts) > 1 else nullcontext():
         for part in parts:
             new.extend(_insert_returning(connection, part, sent_at))
-    inserted = {m.client_id: m for m in new if m.client_id is not None}
-    new_without_client_id = iter(m for m in new if m.client_id is None)
 
     # Rows stored before: by an earlier call, or by another process a moment ago. (Should the
     # database fail right here, the rows just inserted stay stored although the caller sees
     # an error; their resends are then answered with created=False.)
+    inserted = {m.client_id for m in new if m.client_id is not None}
     conflicts = [cid for cid in client_ids if cid not in inserted]
     existing: dict[str, Message] = (
         Message.objects.using(connection.alias).in_bulk(conflicts, field_name="client_id")
         if conflicts
         else {}
     )
-    if missing := set(conflicts) - existing.keys():
+    return batch_results(items, new, existing, client_id=lambda m: m.client_id)
+
+
+def batch_plan(items: Sequence[NewMessage]) -> tuple[list[NewMessage], set[str]]:
+    """The items a batch inserts (each `client_id` once, and all without one) and the set
+    of its client ids."""
+    client_ids: set[str] = set()
+    to_insert: list[NewMessage] = []
+    for item in items:
+        if item.client_id is None:
+            to_insert.append(item)
+        elif item.client_id not in client_ids:
+            client_ids.add(item.client_id)
+            to_insert.append(item)
+    return to_insert, client_ids
+
+
+def batch_results[T](
+    items: Sequence[NewMessage],
+    new: Sequence[T],
+    existing: dict[str, T],
+    *,
+    client_id: Callable[[T], str | None],
+) -> list[tuple[T, bool]]:
+    """Each item's stored message (`new`: the rows this batch inserted, in input order;
+    `existing`: the ones stored before, by client id) and whether it is new: a client id's
+    first copy in a batch that inserted it is new, every other copy is not."""
+    inserted = {client_id(m): m for m in new if client_id(m) is not None}
+    without_client_id = iter([m for m in new if client_id(m) is None])
+    conflicts = {item.client_id for item in items if item.client_id is not None} - inserted.keys()
+    if missing := conflicts - existing.keys():
         # Only possible if a conflicting row was deleted between the two statements.
         raise IntegrityError(f"messages vanished during insert: {sorted(missing)}")
-
-    results: list[tuple[Message, bool]] = []
+    results: list[tuple[T, bool]] = []
     answered: set[str] = set()
     for item in items:
         if item.client_id is None:
-            results.append((next(new_without_client_id), True))
+            results.append((next(without_client_id), True))
             continue
         if item.client_id in inserted:
             results.append((inserted[item.client_id], item.client_id not in answered))
@@ -122,6 +141,61 @@ def message_create_many(*, items: Sequence[NewMessage]) -> list[tuple[Message, b
             results.append((existing[item.client_id], False))
         answered.add(item.client_id)
     return results
+
+
+def insert_returning_sql(connection: BaseDatabaseWrapper, rows: int) -> str:
+    """`INSERT` of `rows` messages (`_INSERT_FIELDS`, one parameter each) that skips a stored
+    `client_id` and returns each new row's id and client id."""
+    key = (connection.vendor, rows)
+    sql = _insert_sql.get(key)
+    if sql is None:
+        meta = Message._meta
+        qn = connection.ops.quote_name
+        columns = ", ".join(qn(column(name)) for name in _INSERT_FIELDS)
+        row = "(" + ", ".join(["%s"] * len(_INSERT_FIELDS)) + ")"
+        # Only the model's own (quoted) table and column names go into the text; every value
+        # is a parameter.
+        sql = (
+            f"INSERT INTO {qn(meta.db_table)} ({columns}) "  # noqa: S608
+            f"VALUES {', '.join([row] * rows)} "
+            f"ON CONFLICT ({qn(column('client_id'))}) DO NOTHING "
+            f"RETURNING {qn(column('id'))}, {qn(column('client_id'))}"
+        )
+        if len(_insert_sql) < _MAX_CACHED_SQL:
+            _insert_sql[key] = sql
+    return sql
+
+
+def returned_in_order(
+    items: Sequence[NewMessage], returned: Sequence[tuple[int, str | None]]
+) -> list[tuple[int, NewMessage]]:
+    """Pair the rows an `insert_returning_sql` statement returned with the items it stored.
+
+    RETURNING lists rows in no promised order, but ids are drawn in VALUES order: the n-th
+    smallest id belongs to the n-th item that did not conflict.
+    """
+    rows = sorted(returned)
+    client_ids = {client_id for _, client_id in rows}
+    new_items = [item for item in items if item.client_id is None or item.client_id in client_ids]
+    pairs = []
+    for item, (pk, client_id) in zip(new_items, rows, strict=True):
+        if item.client_id != client_id:
+            raise RuntimeError(f"RETURNING rows out of VALUES order: {rows!r}")
+        pairs.append((pk, item))
+    return pairs
+
+
+def column(name: str) -> str:
+    """The database column of a `Message` field."""
+    found = cast("Field[Any, Any]", Message._meta.get_field(name)).column
+    # Every column here is a concrete field's, which is never None once the model is built.
+    assert found is not None
+    return found
+
+
+_insert_sql: dict[tuple[str, int], str] = {}
+# Batches have at most a few hundred rows (chat.writer.BATCH_MAX); a bound all the same.
+_MAX_CACHED_SQL = 1000
 
 
 def _can_insert_returning(connection: BaseDatabaseWrapper) -> bool:
@@ -138,41 +212,18 @@ def _insert_returning(
     connection: BaseDatabaseWrapper, items: Sequence[NewMessage], sent_at: datetime
 ) -> list[Message]:
     """Insert `items` in one statement; return the messages it stored (in input order)."""
-    meta = Message._meta
-    fields = [cast("Field[Any, Any]", meta.get_field(name)) for name in _INSERT_FIELDS]
-
-    def qn(name: str | None) -> str:
-        # Every column here is a concrete field's, which is never None once the model is built.
-        assert name is not None
-        return connection.ops.quote_name(name)
-
-    row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    # Only the model's own (quoted) table and column names go into the text; every value is
-    # a parameter.
-    sql = (
-        f"INSERT INTO {qn(meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "  # noqa: S608
-        f"VALUES {', '.join([row] * len(items))} "
-        f"ON CONFLICT ({qn(meta.get_field('client_id').column)}) DO NOTHING "
-        f"RETURNING {qn(meta.pk.column)}, {qn(meta.get_field('client_id').column)}"
-    )
+    fields = [cast("Field[Any, Any]", Message._meta.get_field(name)) for name in _INSERT_FIELDS]
     params: list[Any] = []
     for item in items:
         values = {**asdict(item), "sent_at": sent_at}
         params.extend(f.get_db_prep_save(values[f.attname], connection) for f in fields)
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        returned = sorted(cursor.fetchall())
-    # RETURNING lists rows in no promised order, but ids are drawn in VALUES order: the n-th
-    # smallest id belongs to the n-th item that did not conflict. (sent_at is not returned:
-    # it is ours.)
-    client_ids = {client_id for _, client_id in returned}
-    new_items = [item for item in items if item.client_id is None or item.client_id in client_ids]
-    messages = []
-    for item, (pk, client_id) in zip(new_items, returned, strict=True):
-        if item.client_id != client_id:
-            raise RuntimeError(f"RETURNING rows out of VALUES order: {returned!r}")
-        messages.append(_built(connection, pk, item, sent_at))
-    return messages
+        cursor.execute(insert_returning_sql(connection, len(items)), params)
+        returned = cursor.fetchall()
+    # (sent_at is not returned: it is ours.)
+    return [
+        _built(connection, pk, item, sent_at) for pk, item in returned_in_order(items, returned)
+    ]
 
 
 def _built(

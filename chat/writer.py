@@ -1,10 +1,12 @@
 """Storing messages with group commit: one database round trip per batch, not per message.
 
-Each message stored on its own costs a thread hop (`database_sync_to_async`) and a round trip
-to the database, and under load the hops queue behind each other in asgiref's single
-database thread. So each worker (one writer per event loop) queues the messages its sockets
-send, and one writer task stores everything pending with one `database_sync_to_async` call
-to `chat.services.message_create_many` (one `INSERT` statement). While a batch is in the
+Each message stored on its own costs a round trip to the database (and, through Django, a
+thread hop: `database_sync_to_async`, whose hops queue behind each other in asgiref's single
+database thread under load). So each worker (one writer per event loop) queues the messages
+its sockets send, and one writer task stores everything pending with one `INSERT`
+statement: on PostgreSQL from the loop itself (`chat.pg_store`, unless CHAT_ASYNC_WRITER is
+off), elsewhere with one `database_sync_to_async` call to
+`chat.services.message_create_many`. While a batch is in the
 database, new messages wait for the next one: a lone message is stored at once (there is no
 timer), and under load batches grow by themselves, up to `BATCH_MAX`.
 
@@ -23,7 +25,7 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 
-from chat import metrics, services
+from chat import metrics, pg_store, services
 from chat.serializers import message_to_frame
 
 logger = logging.getLogger(__name__)
@@ -57,6 +59,9 @@ class MessageWriter:
         self.batch_max = batch_max
         self._pending: list[_Request] = []
         self._task: asyncio.Task[None] | None = None
+        # PostgreSQL with CHAT_ASYNC_WRITER: batches stored from the loop (chat.pg_store).
+        self._async_store: pg_store.AsyncStore | None = None
+        self._async_checked = False
 
     async def store(
         self,
@@ -98,10 +103,13 @@ class MessageWriter:
             batch = [request for request in batch if not request.future.done()]
             if not batch:
                 continue
+            items = [request.item for request in batch]
             try:
-                results = await database_sync_to_async(_store_batch)(
-                    [request.item for request in batch]
-                )
+                store = self._store_in_loop()
+                if store is not None:
+                    results = await store.store_many(items)
+                else:
+                    results = await database_sync_to_async(_store_batch)(items)
             except Exception as exc:
                 metrics.DATABASE_ERRORS.labels(where="store").inc()
                 logger.error("storing a batch of %s messages failed (%r)", len(batch), exc)
@@ -120,6 +128,13 @@ class MessageWriter:
             for request, result in zip(batch, results, strict=True):
                 if not request.future.done():
                     request.future.set_result(result)
+
+    def _store_in_loop(self) -> pg_store.AsyncStore | None:
+        if not self._async_checked:
+            self._async_checked = True
+            if pg_store.enabled():
+                self._async_store = pg_store.AsyncStore()
+        return self._async_store
 
 
 _writers: dict[asyncio.AbstractEventLoop, MessageWriter] = {}

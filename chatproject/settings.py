@@ -187,6 +187,9 @@ CHAT_PRESENCE_TTL = env_int("CHAT_PRESENCE_TTL", default=45)
 # Most entries in an online list sent to pages (`count` is always everyone; 0: no cap).
 CHAT_PRESENCE_LIST = env_int("CHAT_PRESENCE_LIST", default=200)
 CHAT_TYPING_INTERVAL = env_int("CHAT_TYPING_INTERVAL", default=2)
+# On PostgreSQL, each worker stores message batches on a psycopg async connection of its own
+# from the event loop (chat.pg_store) instead of through Django on the database thread.
+CHAT_ASYNC_WRITER = env_bool("CHAT_ASYNC_WRITER", default=True)
 # Bytes daphne may hold unsent for one slow client before disconnecting it.
 CHAT_MAX_BACKLOG = env_int("CHAT_MAX_BACKLOG", default=1048576)
 # Under daphne, write frames to the socket at once when nothing is buffered (chat.daphne_server).

@@ -16,6 +16,11 @@ if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3":  # noqa: F405
     _name = DATABASES["default"]["NAME"]  # noqa: F405
     DATABASES["default"]["TEST"] = {"NAME": f"test_{_name}_{os.getpid()}"}  # noqa: F405
 
+# The test process's tests run inside Django's test transactions, which another connection
+# cannot see: its writer stores through Django. The daphne processes of live tests store from
+# the loop (chat.pg_store) on PostgreSQL, and tests/test_pg_store.py tests it directly.
+CHAT_ASYNC_WRITER = False
+
 # Tests sign in often: a fast hasher (never in production).
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 

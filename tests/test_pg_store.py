@@ -1,0 +1,130 @@
+"""Message batches stored from the event loop on PostgreSQL (chat.pg_store), against the real
+test database: the same rows, frames and idempotency as Django's path, failures that reach
+every sender of a batch, and a connection that comes back after it broke."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+from asgiref.sync import sync_to_async
+from django.db import connection
+
+from chat import pg_store, writer
+from chat.models import Message
+from chat.serializers import message_to_frame
+from chat.services import NewMessage
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture(autouse=True)
+def _postgresql_only() -> None:
+    if connection.vendor != "postgresql":
+        pytest.skip("the loop's own connection is PostgreSQL's; the PostgreSQL run tests it")
+
+
+@pytest.fixture
+async def store() -> AsyncIterator[pg_store.AsyncStore]:
+    made = pg_store.AsyncStore()
+    yield made
+    await made.aclose()
+
+
+def item(body: str, client_id: str | None = None, **fields: object) -> NewMessage:
+    return NewMessage(
+        nick=str(fields.get("nick", "Ana")),
+        body=body,
+        client_id=client_id,
+        session=str(fields.get("session", "s1")),
+        user_id=fields.get("user_id"),  # type: ignore[arg-type]
+        address=str(fields.get("address", "10.0.0.1")),
+    )
+
+
+def stored(ids: list[int]) -> list[Message]:
+    return list(Message.objects.filter(id__in=ids).order_by("id"))
+
+
+async def test_a_batch_is_stored_as_djangos_path_stores_it(store) -> None:
+    results = await store.store_many([item("one", "c1"), item("two", None), item("three", "c3")])
+    frames = [frame for frame, _ in results]
+    assert [created for _, created in results] == [True, True, True]
+    ids = [frame["id"] for frame in frames]
+    assert ids == sorted(ids), "ids are drawn in input order"
+    rows = await sync_to_async(stored)(ids)
+    assert [message_to_frame(row) for row in rows] == frames
+    assert [row.address for row in rows] == ["10.0.0.1"] * 3
+
+
+async def test_a_resend_of_a_stored_client_id_is_answered_with_the_first_message(store) -> None:
+    [(first, created)] = await store.store_many([item("hello", "again")])
+    assert created
+    [(second, created)] = await store.store_many([item("hello (resent)", "again")])
+    assert not created
+    assert second == first
+    assert await Message.objects.filter(client_id="again").acount() == 1
+
+
+async def test_copies_of_a_client_id_in_one_batch_are_stored_once(store) -> None:
+    old = uuid.uuid4().hex
+    await store.store_many([item("before", old)])
+    results = await store.store_many(
+        [item("a", "dup"), item("b", None), item("a again", "dup"), item("old", old)]
+    )
+    (a, a_new), (b, b_new), (a2, a2_new), (o, o_new) = results
+    assert (a_new, b_new, a2_new, o_new) == (True, True, False, False)
+    assert a2 == a and a["body"] == "a"
+    assert o["body"] == "before"
+    assert b["id"] > a["id"]
+    assert await Message.objects.filter(client_id="dup").acount() == 1
+
+
+async def test_a_failed_batch_stores_nothing_and_the_next_one_works(store) -> None:
+    # A user that does not exist breaks the foreign key: the whole statement fails.
+    with pytest.raises(Exception) as failed:
+        await store.store_many([item("fine", "f1"), item("broken", "f2", user_id=10**9)])
+    assert "foreign key" in str(failed.value).lower()
+    assert await Message.objects.filter(client_id__in=["f1", "f2"]).acount() == 0
+    [(frame, created)] = await store.store_many([item("fine", "f1")])
+    assert created and frame["body"] == "fine"
+
+
+async def test_a_connection_the_database_dropped_is_replaced(store) -> None:
+    await store.store_many([item("first", None)])
+    assert store._connection is not None
+    pid = store._connection.info.backend_pid
+
+    def terminate() -> None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+
+    await sync_to_async(terminate)()
+    # The batch that meets the dead connection fails (its senders resend) ...
+    with pytest.raises(Exception):  # noqa: B017 (psycopg's OperationalError)
+        await store.store_many([item("lost", "l1")])
+    # ... and the next one connects again.
+    [(frame, created)] = await store.store_many([item("lost", "l1")])
+    assert created and frame["body"] == "lost"
+    assert store._connection is not None
+    assert store._connection.info.backend_pid != pid
+
+
+async def test_the_writer_stores_from_the_loop_when_it_is_on(settings) -> None:
+    settings.CHAT_ASYNC_WRITER = True
+    assert pg_store.enabled()
+    batch_writer = writer.MessageWriter()
+    try:
+        frame, created = await batch_writer.store(
+            nick="Ana", body="via the loop", client_id="w1", session="s1"
+        )
+        assert created
+        assert isinstance(batch_writer._async_store, pg_store.AsyncStore)
+        row = await Message.objects.aget(client_id="w1")
+        assert message_to_frame(row) == frame
+    finally:
+        if batch_writer._async_store is not None:
+            await batch_writer._async_store.aclose()
+    settings.CHAT_ASYNC_WRITER = False
+    assert not pg_store.enabled()
