@@ -323,6 +323,7 @@ COLUMNS = [
     ("lost", "lost", "{}"),
     ("dup", "duplicates", "{}"),
     ("conn s", "connect_all_s", "{:.2f}"),
+    ("ms cpu/conn", "connect_cpu_ms", "{:.2f}"),
     ("us cpu/deliv", "server_cpu_us_per_delivery", "{:.1f}"),
     ("KiB/sock", "mem_per_socket_kib", "{:.1f}"),
     ("gen cores", "gen_cpu_cores", "{:.2f}"),

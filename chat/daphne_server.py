@@ -161,6 +161,12 @@ def version_mismatches() -> dict[str, tuple[str, str]]:
     return found
 
 
+def _source_has(code: Any, *parts: str) -> bool:
+    """Whether the source of a function or class holds every one of `parts`."""
+    source = inspect.getsource(code)
+    return all(part in source for part in parts)
+
+
 def missing_internals() -> list[str]:
     """The private attributes these subclasses use that the installed packages lack."""
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
@@ -178,13 +184,11 @@ def missing_internals() -> list[str]:
         ),
         "daphne.server.Server.run assigns self.ws_factory": "self.ws_factory = WebSocketFactory("
         in inspect.getsource(Server.run),
-        "daphne.server.Server.create_application builds an asyncio.Queue": all(
-            part in inspect.getsource(Server.create_application)
-            for part in (
-                "input_queue = asyncio.Queue()",
-                "receive=input_queue.get",
-                'self.connections[protocol]["application_instance"]',
-            )
+        "daphne.server.Server.create_application builds an asyncio.Queue": _source_has(
+            Server.create_application,
+            "input_queue = asyncio.Queue()",
+            "receive=input_queue.get",
+            'self.connections[protocol]["application_instance"]',
         ),
         "daphne.server.Server.kill_all_applications": hasattr(Server, "kill_all_applications"),
         "daphne.ws_protocol.WebSocketFactory.protocol": getattr(WebSocketFactory, "protocol", None)
@@ -232,23 +236,24 @@ def missing_internals() -> list[str]:
         ),
         "twisted FileDescriptor.dataBuffer/offset": hasattr(abstract.FileDescriptor, "dataBuffer")
         and hasattr(abstract.FileDescriptor, "offset"),
-        "twisted FileDescriptor._tempDataBuffer/_tempDataLen": all(
-            f"self.{name}" in inspect.getsource(abstract.FileDescriptor.__init__)
-            for name in ("_tempDataBuffer", "_tempDataLen")
+        "twisted FileDescriptor._tempDataBuffer/_tempDataLen": _source_has(
+            abstract.FileDescriptor.__init__, "self._tempDataBuffer", "self._tempDataLen"
         ),
         "twisted FileDescriptor._writeDisconnected": hasattr(
             abstract.FileDescriptor, "_writeDisconnected"
         ),
-        "twisted tcp.Connection.writeSomeData sends on .socket up to SEND_LIMIT": all(
-            part in inspect.getsource(tcp.Connection.writeSomeData)
-            for part in ("self.socket.send", "self.SEND_LIMIT", "EWOULDBLOCK, ENOBUFS")
+        "twisted tcp.Connection.writeSomeData sends on .socket up to SEND_LIMIT": _source_has(
+            tcp.Connection.writeSomeData,
+            "self.socket.send",
+            "self.SEND_LIMIT",
+            "EWOULDBLOCK, ENOBUFS",
         ),
         "daphne.server.Server.run assigns self.http_factory": (
             "self.http_factory = HTTPFactory(self)" in inspect.getsource(Server.run)
         ),
-        "daphne's WebRequest.process checks headers and hands over _raw_query_string": all(
-            part in inspect.getsource(WebRequest.process)
-            for part in (
+        "daphne's WebRequest.process checks headers and hands over _raw_query_string": (
+            _source_has(
+                WebRequest.process,
                 "HEADER_NAME_RE.fullmatch(name)",
                 "INVALID_HEADER_VALUE_BYTES.intersection(value)",
                 "protocol._raw_query_string = self.query_string",

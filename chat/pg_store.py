@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 import psycopg
@@ -95,17 +96,7 @@ class AsyncStore:
         to_insert, client_ids = services.batch_plan(items)
         sent_at = timezone.now()
         wrapper = connections[self.alias]
-        params: list[Any] = []
-        for item in to_insert:
-            params += (
-                item.nick,
-                item.body,
-                sent_at,
-                item.client_id,
-                item.session,
-                item.user_id,
-                item.address,
-            )
+        params = [value for item in to_insert for value in _insert_values(item, sent_at)]
         # One statement for the whole batch: PostgreSQL takes 65,535 parameters, and a batch
         # has at most chat.writer.BATCH_MAX messages of seven.
         cursor = await connection.execute(
@@ -113,15 +104,8 @@ class AsyncStore:
         )
         returned = await cursor.fetchall()
         new = [
-            row_to_frame(
-                pk,
-                item.nick,
-                item.body,
-                sent_at,
-                item.client_id,
-                item.session,
-                item.user_id,
-            )
+            # The inserted columns but the address are `row_to_frame`'s, after the id.
+            row_to_frame(pk, *_insert_values(item, sent_at)[:-1])
             for pk, item in services.returned_in_order(to_insert, returned)
         ]
         inserted = {frame["client_id"] for frame in new}
@@ -135,6 +119,19 @@ class AsyncStore:
         return services.batch_results(
             items, new, existing, client_id=lambda frame: frame["client_id"]
         )
+
+
+def _insert_values(item: services.NewMessage, sent_at: datetime) -> tuple[Any, ...]:
+    """An item's values in the order of `services.insert_returning_sql`'s columns."""
+    return (
+        item.nick,
+        item.body,
+        sent_at,
+        item.client_id,
+        item.session,
+        item.user_id,
+        item.address,
+    )
 
 
 def _select_sql(wrapper: Any) -> str:
