@@ -760,7 +760,9 @@ def _http_response(status: int, headers: list[tuple[bytes, bytes]], chunks: list
 
 
 async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None:
-    """Wait for the closing handshakes, then remove this worker's presence entries."""
+    """Wait for the closing handshakes, then remove this worker's presence entries and
+    close the message writer's connection."""
+    from chat import writer
     from chat.presence import close_worker
 
     if instances and grace:
@@ -771,3 +773,7 @@ async def _wait_done(instances: list[asyncio.Future[Any]], grace: float) -> None
         await close_worker()
     except Exception as exc:
         logger.warning("shutting down: presence cleanup failed (%s)", exc)
+    try:
+        await writer.close()
+    except Exception as exc:
+        logger.warning("shutting down: closing the message writer failed (%s)", exc)

@@ -152,6 +152,14 @@ def get_writer() -> MessageWriter:
     return writer
 
 
+async def close() -> None:
+    """Close the running loop's writer's own database connection, if it has one (a worker
+    that stops; a later batch would connect again)."""
+    writer = _writers.get(asyncio.get_running_loop())
+    if writer is not None and writer._async_store is not None:
+        await writer._async_store.aclose()
+
+
 async def store(
     *,
     nick: str,

@@ -114,17 +114,20 @@ async def test_a_connection_the_database_dropped_is_replaced(store) -> None:
 async def test_the_writer_stores_from_the_loop_when_it_is_on(settings) -> None:
     settings.CHAT_ASYNC_WRITER = True
     assert pg_store.enabled()
-    batch_writer = writer.MessageWriter()
+    loop_writer = writer.get_writer()
     try:
-        frame, created = await batch_writer.store(
+        frame, created = await writer.store(
             nick="Ana", body="via the loop", client_id="w1", session="s1"
         )
         assert created
-        assert isinstance(batch_writer._async_store, pg_store.AsyncStore)
+        store = loop_writer._async_store
+        assert isinstance(store, pg_store.AsyncStore)
+        assert store._connection is not None
         row = await Message.objects.aget(client_id="w1")
         assert message_to_frame(row) == frame
     finally:
-        if batch_writer._async_store is not None:
-            await batch_writer._async_store.aclose()
+        # What a stopping worker does (chat.daphne_server, after its sockets closed).
+        await writer.close()
+    assert store._connection is None
     settings.CHAT_ASYNC_WRITER = False
     assert not pg_store.enabled()
