@@ -78,6 +78,14 @@ METRICS_COST_SCENARIOS = [
     Scenario("100c 10 win10", 100, 10, mode="window", duration=6),
 ]
 
+# --per-message: one audience (100 sockets), three message rates; the slope of CPU against
+# messages is what a message costs the servers beyond its deliveries' share.
+PER_MESSAGE_SCENARIOS = [
+    Scenario("100c 2x5/s", 100, 2, 5, duration=10),
+    Scenario("100c 5x10/s", 100, 5, 10, duration=10),
+    Scenario("100c 10x10/s", 100, 10, 10, duration=10),
+]
+
 
 def catalog(db: str) -> list[servers.ServerSpec]:
     """Every configuration `--servers` can pick (names are prefixes: "daphne" is all)."""
@@ -573,6 +581,58 @@ def metrics_cost_text(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines) if lines else "metrics cost: no pair with and without metrics"
 
 
+def per_message(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per server: a least-squares line of server CPU seconds against messages sent, over
+    the --per-message scenarios (same audience and duration, three rates). The slope is the
+    CPU of one message with its deliveries to 100 sockets; the intercept, the CPU a scenario
+    spends whatever the rate (timers, the drain)."""
+    fits = []
+    for server in dict.fromkeys(r["server"] for r in rows):
+        points = [
+            (float(r["messages"]), float(r["server_cpu_s"]))
+            for r in rows
+            if r["server"] == server and "messages" in r
+        ]
+        xs = {x for x, _ in points}
+        if len(xs) < 2:
+            continue
+        n = len(points)
+        mean_x = sum(x for x, _ in points) / n
+        mean_y = sum(y for _, y in points) / n
+        slope = sum((x - mean_x) * (y - mean_y) for x, y in points) / sum(
+            (x - mean_x) ** 2 for x, _ in points
+        )
+        fits.append(
+            {
+                "server": server,
+                "points": n,
+                "us_per_message": slope * 1e6,
+                "intercept_s": mean_y - slope * mean_x,
+            }
+        )
+    return fits
+
+
+def per_message_text(rows: list[dict[str, Any]]) -> str:
+    """One line per server, and each product's cost over the bare loop's per message."""
+    fits = per_message(rows)
+    bare = next((f for f in fits if f["server"] == "bare loop"), None)
+    lines = []
+    for f in fits:
+        line = (
+            f"- {f['server']}: {f['us_per_message']:.0f} us of server CPU per message to 100 "
+            f"sockets (intercept {f['intercept_s']:.3f} s per scenario, {f['points']} runs)"
+        )
+        if bare is not None and f is not bare:
+            extra = f["us_per_message"] - bare["us_per_message"]
+            line += (
+                f"; {extra:+.0f} us over the bare loop "
+                f"({f['us_per_message'] / bare['us_per_message']:.2f}x)"
+            )
+        lines.append(line)
+    return "\n".join(lines) if lines else "per message: fewer than two rates per server"
+
+
 # --- profiling --------------------------------------------------------------------------------
 
 
@@ -689,6 +749,12 @@ def main(argv: list[str] | None = None) -> int:
         "alternating in one run (--servers picks others; each gets its nometrics twin)",
     )
     parser.add_argument(
+        "--per-message",
+        action="store_true",
+        help="100 sockets at three message rates: CPU per message, from a line fit "
+        "(default servers: the bare loop and daphne x1/x2 on the database)",
+    )
+    parser.add_argument(
         "--repeat", type=int, default=1, help="run every server and scenario this many times"
     )
     args = parser.parse_args(argv)
@@ -705,6 +771,10 @@ def main(argv: list[str] | None = None) -> int:
         scenarios = METRICS_COST_SCENARIOS
         if args.quick:
             scenarios = [Scenario(**{**asdict(s), "duration": 4}) for s in scenarios]
+    if args.per_message:
+        db = "pg" if pg else "sqlite"
+        pick = args.servers or f"bare loop,daphne x1 {db},daphne x2 {db}"
+        scenarios = PER_MESSAGE_SCENARIOS
     specs = server_specs(quick=args.quick, pg=pg, uvicorn=uvicorn, pick=pick)
     if args.profile:
         scenarios = [
@@ -786,9 +856,13 @@ def main(argv: list[str] | None = None) -> int:
     out["targets"] = [asdict(t) for t in targets(good)]
     if args.metrics_cost:
         out["metrics_cost"] = metrics_cost(good)
+    if args.per_message:
+        out["per_message"] = per_message(good)
     kind = "profile" if args.profile else "quick" if args.quick else "full"
     if args.metrics_cost:
         kind = f"metrics-cost-{kind}"
+    if args.per_message:
+        kind = f"per-message-{kind}"
     path = RESULTS / f"{kind}-{stamp}.json"
     path.write_text(json.dumps(out, indent=1))
     print()
@@ -796,6 +870,8 @@ def main(argv: list[str] | None = None) -> int:
     print()
     if args.metrics_cost:
         print(metrics_cost_text(good))
+    elif args.per_message:
+        print(per_message_text(good))
     else:
         print(targets_text(good, markdown=args.markdown))
     for r in rows:
