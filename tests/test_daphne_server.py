@@ -341,6 +341,20 @@ def test_the_first_read_hands_the_connection_to_the_websocket_or_to_http() -> No
     ]
 
 
+def test_the_fast_handshake_is_daphnes_factory_when_switched_off() -> None:
+    out = _in_a_fresh_process(
+        "from daphne.http_protocol import HTTPFactory\n"
+        "from chat.daphne_server import build_server_class\n"
+        "for on in (True, False):\n"
+        "    cls = build_server_class(max_backlog=1, grace=1, fast_write=True,"
+        " fast_handshake=on)\n"
+        "    server = cls.__new__(cls)\n"
+        "    server.http_factory = HTTPFactory(server)  # what daphne's Server.run does\n"
+        "    print(type(server.http_factory).__name__, server.http_factory.server is server)"
+    )
+    assert out.splitlines() == ["ChatHTTPFactory True", "HTTPFactory True"]
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_http_timeout() -> None:
     out = _in_a_fresh_process(
         _SNIFFER + "t = connect()\n"
