@@ -637,42 +637,53 @@ def per_message_text(rows: list[dict[str, Any]]) -> str:
 
 
 def py_spy_profiler(outdir: Path, seconds: int) -> Any:
-    """A hook that records the first product process with py-spy during the load."""
+    """A hook that records every product process with py-spy during the load (the first
+    one's file is `profile-<server>-<scenario>.txt`, the others' end in `-w2`, `-w3`...)."""
 
     def start(running: servers.Running, scenario: Scenario) -> Any:
         if not running.spec.is_product:
             return None
-        pid = running.pids[0]
         label = "".join(c if c.isalnum() else "_" for c in f"{running.spec.name}-{scenario.name}")
-        stem = outdir / f"profile-{label}"
-        cmd_raw = [
-            str(servers.BIN / "py-spy"),
-            "record",
-            "-p",
-            str(pid),
-            "-d",
-            str(seconds),
-            "-r",
-            "200",
-            "--format",
-            "raw",
-            "-o",
-            f"{stem}.txt",
-            "--nonblocking",
-            # Only samples holding the GIL: where the Python CPU goes, not who waits.
-            "--gil",
-        ]
-        proc = subprocess.Popen(
-            cmd_raw, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True
-        )
+        procs = []
+        paths = []
+        for n, pid in enumerate(running.pids, start=1):
+            path = outdir / f"profile-{label}{'' if n == 1 else f'-w{n}'}.txt"
+            cmd_raw = [
+                str(servers.BIN / "py-spy"),
+                "record",
+                "-p",
+                str(pid),
+                "-d",
+                str(seconds),
+                "-r",
+                "200",
+                "--format",
+                "raw",
+                "-o",
+                str(path),
+                "--nonblocking",
+                # Only samples holding the GIL: where the Python CPU goes, not who waits.
+                "--gil",
+            ]
+            procs.append(
+                subprocess.Popen(
+                    cmd_raw,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.PIPE,
+                    start_new_session=True,
+                )
+            )
+            paths.append(str(path))
 
         def finish() -> str:
-            try:
-                proc.wait(timeout=seconds + 30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=5)
-            return f"{stem}.txt"
+            for proc in procs:
+                try:
+                    proc.wait(timeout=seconds + 30)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait(timeout=5)
+            # The first worker's profile is summarised; the others are beside it.
+            return paths[0]
 
         return finish
 
@@ -687,7 +698,8 @@ def summarize_profile(path: str, top: int = 25) -> str:
     with open(path) as f:
         for line in f:
             stack, _, count_s = line.rstrip("\n").rpartition(" ")
-            if not stack:
+            # A frame's text can run over several lines (a name with a newline in it).
+            if not stack or not count_s.isdigit():
                 continue
             count = int(count_s)
             frames = stack.split(";")
