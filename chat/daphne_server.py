@@ -41,8 +41,8 @@ What the subclasses add:
 - **Handshakes without twisted.web.** daphne parses every request with twisted.web and
   then replays an upgrade's bytes to autobahn, which parses them again. `ChatHTTPFactory`
   starts each connection with a `HandshakeSniffer` instead: a whole WebSocket upgrade in the
-  first read (`websocket_upgrade`, the checks daphne's request makes) goes to the WebSocket
-  protocol directly; anything else goes to daphne's HTTP channel as before
+  first read (`websocket_upgrade`: stricter checks than daphne's request makes) goes to the
+  WebSocket protocol directly; anything else goes to daphne's HTTP channel as before
   (CHAT_FAST_HANDSHAKE).
 - **A listen queue for a reconnect storm.** Twisted listens with a backlog of 50; a
   connection that finds the queue full loses its SYN and retries a second later.
@@ -260,12 +260,9 @@ def missing_internals() -> list[str]:
                 'upgrade_header.lower() == b"websocket"',
             )
         ),
-        "daphne.utils header rules are the fast handshake's": (
+        "daphne.utils header rules are no wider than the fast handshake's": (
             utils.HEADER_NAME_RE.pattern.decode() in _HEADER_BLOCK.pattern.decode()
-            and all(
-                f"\\x{byte:02x}" in _HEADER_BLOCK.pattern.decode()
-                for byte in utils.INVALID_HEADER_VALUE_BYTES
-            )
+            and all(byte < 0x20 or byte > 0x7E for byte in utils.INVALID_HEADER_VALUE_BYTES)
         ),
         "daphne.ws_protocol.WebSocketProtocol.onConnect reads _raw_query_string": (
             "self._raw_query_string" in inspect.getsource(WebSocketProtocol.onConnect)
@@ -342,12 +339,14 @@ def with_listen_backlog(endpoints: list[str], backlog: int) -> list[str]:
 # The largest first read the handshake fast path takes (Twisted's HTTP channel allows 16 KiB
 # of headers); anything bigger goes through daphne's HTTP request.
 MAX_HANDSHAKE = 16384
-# What daphne's HTTP request accepts of headers (daphne.utils: h11's header names, values
-# without RFC 9110's forbidden bytes), as whole lines up to the blank one; no folded lines,
-# no bare CR or LF.
-_HEADER_BLOCK = re.compile(
-    rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[^\r\n\x0b\x0c\x1c\x1d\x1e\x85]*\r\n)*\r\n"
-)
+# Headers as whole lines up to the blank one, stricter than daphne's HTTP request: h11's
+# header names (daphne.utils), and values of printable ASCII and tabs only. autobahn reads
+# the request with `str.splitlines()`, which also ends a line at \x0b, \x0c, \x1c-\x1e, \x85
+# and (in UTF-8) U+2028/U+2029: any of them in a value would start a header no check saw.
+# Anything else (non-ASCII values included) goes through daphne's path, as before.
+_HEADER_BLOCK = re.compile(rb"(?:[-!#$%&'*+.^_`|~0-9a-zA-Z]+:[\t\x20-\x7e]*\r\n)*\r\n")
+# A request target of printable ASCII without spaces (Twisted refuses bytes up to 0x20).
+_TARGET = re.compile(rb"/[\x21-\x7e]*")
 _UPGRADE = re.compile(rb"^upgrade:[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE | re.MULTILINE)
 # A request body, which an upgrade does not have.
 _BODY = re.compile(rb"^(?:content-length|transfer-encoding):", re.IGNORECASE | re.MULTILINE)
@@ -359,15 +358,18 @@ def websocket_upgrade(data: bytes) -> bytes | None:
     path, which also answers the malformed ones).
 
     daphne's path parses the request with twisted.web, checks the header names and values,
-    the path and the query string, and replays the request to autobahn. This takes only the
-    requests that pass those checks: `GET <ascii uri> HTTP/1.1`, headers as `_HEADER_BLOCK`
-    allows, no body, a first `Upgrade` header of `websocket`, nothing after the blank line.
+    the path and the query string, and replays the request to autobahn. This takes only
+    requests that pass stricter checks: `GET <printable ASCII target> HTTP/1.1`, headers as
+    `_HEADER_BLOCK` allows, no body, a first `Upgrade` header of `websocket`, nothing after
+    the blank line. autobahn then reads the request's own lines rather than daphne's
+    replay, which joined repeated headers into one line: a repeated `Host` is refused
+    (400) here, and the values of a repeated header reach the application joined by ", ".
     """
     if len(data) > MAX_HANDSHAKE or not data.startswith(b"GET /"):
         return None
     request_line, _, _ = data.partition(b"\r\n")
     parts = request_line.split(b" ")
-    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not parts[1].isascii():
+    if len(parts) != 3 or parts[2] != b"HTTP/1.1" or not _TARGET.fullmatch(parts[1]):
         return None
     if not _HEADER_BLOCK.fullmatch(data, len(request_line) + 2) or _BODY.search(data):
         return None
@@ -607,8 +609,9 @@ def build_server_class(
             if ITCPTransport.providedBy(transport):
                 transport.setTcpNoDelay(True)
             if self.factory.timeOut:
+                # Aborted, not closed: a TLS peer that ignores close_notify would stay.
                 self._timeout = self.factory.reactor.callLater(
-                    self.factory.timeOut, transport.loseConnection
+                    self.factory.timeOut, transport.abortConnection
                 )
 
         def dataReceived(self, data: bytes) -> None:

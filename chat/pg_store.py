@@ -27,6 +27,7 @@ import psycopg
 from django.conf import settings
 from django.db import connections, router
 from django.utils import timezone
+from psycopg import sql
 
 from chat import services
 from chat.models import Message
@@ -87,6 +88,11 @@ class AsyncStore:
             # for the operating system's TCP timeout.
             params.setdefault("connect_timeout", CONNECT_TIMEOUT)
             connection = await psycopg.AsyncConnection.connect(**params, autocommit=True)
+            try:
+                await _configure(connection, wrapper)
+            except BaseException:
+                await connection.close()
+                raise
             self._connection = connection
         return connection
 
@@ -119,6 +125,16 @@ class AsyncStore:
         return services.batch_results(
             items, new, existing, client_id=lambda frame: frame["client_id"]
         )
+
+
+async def _configure(connection: psycopg.AsyncConnection[Any], wrapper: Any) -> None:
+    """What Django does to each new PostgreSQL connection (`_configure_connection`): the
+    session's time zone (Django's loaders read timestamps in it) and `assume_role`."""
+    timezone_name = wrapper.timezone_name
+    if timezone_name and connection.info.parameter_status("TimeZone") != timezone_name:
+        await connection.execute(wrapper.ops.set_time_zone_sql(), [timezone_name])
+    if role := wrapper.settings_dict["OPTIONS"].get("assume_role"):
+        await connection.execute(sql.SQL("SET ROLE {}").format(sql.Identifier(role)))
 
 
 def _insert_values(item: services.NewMessage, sent_at: datetime) -> tuple[Any, ...]:

@@ -153,11 +153,14 @@ def get_writer() -> MessageWriter:
 
 
 async def close() -> None:
-    """Close the running loop's writer's own database connection, if it has one (a worker
-    that stops; a later batch would connect again)."""
+    """Close the running loop's writer's own database connection, if it has one and no
+    batch is being stored on it (a worker that stops; a later batch would connect again)."""
     writer = _writers.get(asyncio.get_running_loop())
-    if writer is not None and writer._async_store is not None:
-        await writer._async_store.aclose()
+    if writer is None or writer._async_store is None:
+        return
+    if writer._task is not None and not writer._task.done():
+        return  # cutting a batch short could store it and answer its senders with an error
+    await writer._async_store.aclose()
 
 
 async def store(

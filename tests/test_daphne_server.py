@@ -261,6 +261,14 @@ def test_a_whole_upgrade_request_takes_the_fast_path_with_its_raw_query_string()
         ("a forbidden byte in a value", _upgrade(b"X-Note: a\x0bb")),
         ("a folded line", _upgrade(b"X-Note: a", b" folded")),
         ("a bare LF", _upgrade(b"X-Note: a\nb")),
+        ("a NUL in a value", _upgrade(b"X-Note: a\x00b")),
+        ("a line separator in a value", _upgrade("X-Note: a\u2028X-Evil: 1".encode())),
+        ("a non-ASCII value", _upgrade("X-Note: café".encode())),
+        (
+            "a header smuggled through the target",
+            _upgrade(target=b"/ws/chat/?nick=a\tHTTP/1.1\x0bX-Forwarded-For:6.6.6.6"),
+        ),
+        ("a control byte in the target", _upgrade(target=b"/ws/chat/?nick=a\x0b")),
         ("too big", _upgrade(b"X-Pad: " + b"p" * MAX_HANDSHAKE)),
     ],
 )

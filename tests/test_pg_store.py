@@ -67,6 +67,18 @@ async def test_a_resend_of_a_stored_client_id_is_answered_with_the_first_message
     assert await Message.objects.filter(client_id="again").acount() == 1
 
 
+async def test_times_read_back_do_not_depend_on_the_servers_time_zone(store, monkeypatch) -> None:
+    # libpq starts the session in PGTZ: a server whose default is local time, as Django's
+    # own connections would find it (Django sets the session's time zone on each).
+    monkeypatch.setenv("PGTZ", "America/New_York")
+    [(first, _)] = await store.store_many([item("tz", "tz1")])
+    [(again, created)] = await store.store_many([item("tz (resent)", "tz1")])
+    assert not created
+    assert again == first
+    row = await Message.objects.aget(client_id="tz1")
+    assert message_to_frame(row)["sent_at"] == first["sent_at"]
+
+
 async def test_copies_of_a_client_id_in_one_batch_are_stored_once(store) -> None:
     old = uuid.uuid4().hex
     await store.store_many([item("before", old)])
