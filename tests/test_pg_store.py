@@ -110,7 +110,8 @@ async def test_a_connection_the_database_dropped_is_replaced(store) -> None:
 
     def terminate() -> None:
         with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_terminate_backend(%s)", [pid])
+            # With a timeout, PostgreSQL returns once the backend has gone (PostgreSQL 14+).
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
 
     await sync_to_async(terminate)()
     # The batch that meets the dead connection fails (its senders resend) ...
