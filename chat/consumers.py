@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import functools
 import logging
 from typing import Any
 from urllib.parse import parse_qs
@@ -13,8 +14,11 @@ from channels.consumer import get_handler_name
 from channels.db import database_sync_to_async
 from channels.exceptions import StopConsumer
 from channels.generic.websocket import AsyncWebsocketConsumer
+from channels.layers import get_channel_layer
 from django.conf import settings
+from django.core.signals import setting_changed
 from django.db import DatabaseError
+from django.dispatch import receiver
 
 from chat import (
     address_limits,
@@ -119,6 +123,34 @@ class ChatConsumer(AsyncWebsocketConsumer):
         self.write_frame: Any = None
         self.server_send: Any = None
         self.direct = False
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        """Channels' consumer loop; under a server and layer that deliver broadcast frames
+        straight to `deliver` (see `connect()`), a lighter one.
+
+        Channels waits on two tasks, the client's `receive()` and the channel layer's, with
+        `asyncio.wait`, and makes a new task for every event: per client frame, a task and a
+        wait's callbacks (a tenth of a handshake's CPU, and more of a message's). With direct
+        delivery nothing needs the channel's own queue after `connect()` (it holds only the
+        group messages that came before `attach`, which hands them over first, in order), so
+        this loop awaits `receive()` alone, one event after another, as Channels dispatches
+        them. Other servers and layers keep Channels' loop."""
+        layer = get_channel_layer(self.channel_layer_alias)
+        if _frames_of(scope) is None or not broadcast.has_direct_delivery(layer):
+            await super().__call__(scope, receive, send)
+            return
+        self.scope = scope
+        self.channel_layer = layer
+        self.channel_name = await layer.new_channel()
+        self.base_send = send
+        try:
+            while True:
+                await self.dispatch(await receive())
+        except StopConsumer:
+            pass
+        finally:
+            # What the cancelled `receive` of Channels' loop does: the channel is gone.
+            layer.release(self.channel_name)
 
     async def dispatch(self, message: dict[str, Any]) -> None:
         """Route events without Channels' per-event thread hop (`aclose_old_connections`):
@@ -232,25 +264,25 @@ class ChatConsumer(AsyncWebsocketConsumer):
             last_id = newest
         online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
-        await self.send(
-            text_data=protocol.hello_frame(
-                history=[text for _, text in rows],
-                session=self.session,
-                nick=self.nick,
-                truncated=truncated,
-                last_id=last_id,
-                user=(
-                    {"name": self.nick, "moderator": self.moderator}
-                    if self.user is not None
-                    else None
-                ),
-                **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
-                limits=_limits(),
-            )
+        hello = protocol.hello_frame(
+            history=[text for _, text in rows],
+            session=self.session,
+            nick=self.nick,
+            truncated=truncated,
+            last_id=last_id,
+            user=(
+                {"name": self.nick, "moderator": self.moderator} if self.user is not None else None
+            ),
+            **protocol.online_fields(online, limit=settings.CHAT_PRESENCE_LIST),
+            limits=_limits(),
         )
+        frames = _frames_of(self.scope)
+        # Under daphne the frame is written at once, past the middleware wrappers and
+        # autobahn's framing (the socket is open: `accept()` wrote the handshake's answer).
+        if frames is None or not frames["write_frame"](broadcast.text_frame(hello.encode())):
+            await self.send(text_data=hello)
         # Broadcast frames skip the middleware wrappers from here on (chat.middleware).
         self.server_send = self.scope.get("chat.server_send")
-        frames = (self.scope.get("extensions") or {}).get(FRAMES_EXTENSION)
         if frames is not None and broadcast.has_direct_delivery(self.channel_layer):
             # The server writes pre-built frames and bounds slow readers, so a send never
             # waits: the layer may hand broadcast frames straight to `deliver`, in one loop
@@ -616,8 +648,16 @@ class ChatConsumer(AsyncWebsocketConsumer):
         return client[0] if client else "-"
 
 
+def _frames_of(scope: Any) -> dict[str, Any] | None:
+    """The server's frame writer (chat.daphne_server), or None under other servers."""
+    frames: dict[str, Any] | None = (scope.get("extensions") or {}).get(FRAMES_EXTENSION)
+    return frames
+
+
+@functools.cache
 def _limits() -> dict[str, int]:
-    """The limits a page is told in `hello`."""
+    """The limits a page is told in `hello` (read once; again when a test changes settings).
+    Nothing changes the dict: `hello_frame` only encodes it."""
     return {
         "max_body": settings.CHAT_MAX_BODY,
         "max_frame": settings.CHAT_MAX_FRAME,
@@ -630,6 +670,11 @@ def _limits() -> dict[str, int]:
         "history": settings.CHAT_HISTORY,
         "resume_cap": settings.CHAT_RESUME_CAP,
     }
+
+
+@receiver(setting_changed)
+def _settings_changed(**kwargs: Any) -> None:
+    _limits.cache_clear()
 
 
 def _wire_guard(guard: Guard) -> None:

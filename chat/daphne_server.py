@@ -60,6 +60,7 @@ install when any did (logging why), and tests/test_daphne_server.py fails.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import http
 import inspect
@@ -169,6 +170,8 @@ def _source_has(code: Any, *parts: str) -> bool:
 
 def missing_internals() -> list[str]:
     """The private attributes these subclasses use that the installed packages lack."""
+    from autobahn.twisted.websocket import WebSocketAdapterProtocol as AdapterProtocol
+    from autobahn.twisted.websocket import WebSocketServerProtocol as TwistedServerProtocol
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
     from autobahn.websocket.protocol import WebSocketServerProtocol as AutobahnServerProtocol
     from daphne import utils
@@ -209,10 +212,6 @@ def missing_internals() -> list[str]:
         ),
         "autobahn WebSocketServerProtocol.CONFIG_ATTRS": isinstance(
             getattr(AutobahnServerProtocol, "CONFIG_ATTRS", None), list
-        ),
-        "autobahn WebSocketServerProtocol._connectionMade calls the base's": (
-            "WebSocketProtocol._connectionMade(self)"
-            in inspect.getsource(AutobahnServerProtocol._connectionMade)
         ),
         "autobahn WebSocketProtocol.sendData": hasattr(AutobahnProtocol, "sendData"),
         "autobahn WebSocketProtocol.send_queue": "self.send_queue = deque()"
@@ -268,6 +267,45 @@ def missing_internals() -> list[str]:
             "self._raw_query_string" in inspect.getsource(WebSocketProtocol.onConnect)
         ),
         "twisted HTTPFactory.timeOut": hasattr(HTTPFactory, "timeOut"),
+        "autobahn's Twisted adapter: connectionMade, dataReceived, connectionLost": (
+            _source_has(
+                AdapterProtocol.connectionMade,
+                "create_transport_details(",
+                "TransportDetails.CHANNEL_FRAMING_WEBSOCKET",
+                "self.peer = self._transport_details.peer",
+                "self.transport.setTcpNoDelay(self.tcpNoDelay)",
+                "self._connectionMade()",
+            )
+            and _source_has(AdapterProtocol.dataReceived, "self._dataReceived(data)")
+            and _source_has(
+                AdapterProtocol.connectionLost,
+                "_is_tls_error(reason.value)",
+                "self._connectionLost(reason)",
+            )
+        ),
+        "between daphne's protocol and autobahn's adapter, nothing else overrides them": not any(
+            name in vars(cls)
+            for cls in (WebSocketProtocol, TwistedServerProtocol)
+            for name in (
+                "connectionMade",
+                "dataReceived",
+                "connectionLost",
+                "_connectionMade",
+                "_connectionLost",
+            )
+        ),
+        "autobahn's server _connectionMade/_connectionLost count connections": (
+            _source_has(
+                AutobahnServerProtocol._connectionMade,
+                "WebSocketProtocol._connectionMade(self)",
+                "self.factory.countConnections += 1",
+            )
+            and _source_has(
+                AutobahnServerProtocol._connectionLost,
+                "WebSocketProtocol._connectionLost(self, reason)",
+                "self.factory.countConnections -= 1",
+            )
+        ),
     }
     return [name for name, present in checks.items() if not present]
 
@@ -420,12 +458,16 @@ def build_server_class(
     fast_handshake: bool = False,
 ) -> type:
     """The daphne Server subclass with the chat's protocol, limits and shutdown."""
+    from autobahn.twisted.util import create_transport_details
+    from autobahn.util import _is_tls_error, _maybe_tls_reason
+    from autobahn.wamp.types import TransportDetails
+    from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
     from daphne.http_protocol import HTTPFactory
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
     from twisted.internet.interfaces import ITCPTransport
-    from twisted.internet.protocol import Protocol
+    from twisted.internet.protocol import Protocol, connectionDone
     from twisted.protocols.policies import ProtocolWrapper
     from twisted.web.http import HTTPChannel
 
@@ -456,7 +498,29 @@ def build_server_class(
                         value = staticmethod(value)
                     setattr(cls, name, value)
                 cls._options_of = self.factory
-            super()._connectionMade()
+            # autobahn's server `_connectionMade`, without its debug line (see `dataReceived`).
+            AutobahnProtocol._connectionMade(self)
+            self.factory.countConnections += 1
+
+        def _connectionLost(self, reason: Any) -> None:
+            """autobahn's server `_connectionLost`, without its debug line."""
+            AutobahnProtocol._connectionLost(self, reason)
+            self.factory.countConnections -= 1
+
+        # autobahn's Twisted adapter formats a debug line on every read, and on each
+        # connection made and lost: its `hltype` and `hlval` colour names with click (when
+        # click is installed, as it is for uvicorn), and the arguments are built even with
+        # debug logging off. Four click.style calls per client frame, and a twentieth of a
+        # handshake's CPU. These are autobahn's methods without those debug lines.
+        def dataReceived(self, data: bytes) -> None:
+            """Hand the bytes to autobahn (its adapter's method, without the debug line)."""
+            self._dataReceived(data)
+
+        def connectionLost(self, reason: Any = connectionDone) -> None:
+            """autobahn's adapter method: a TLS failure is logged, then the protocol ends."""
+            if _is_tls_error(reason.value):  # type: ignore[no-untyped-call]
+                self.log.error(_maybe_tls_reason(reason.value))  # type: ignore[no-untyped-call]
+            self._connectionLost(reason)
 
         # A denial response being received from the application: status, headers, body.
         _denial: tuple[int, list[tuple[bytes, bytes]], list[bytes]] | None = None
@@ -492,8 +556,17 @@ def build_server_class(
                 self.sendData(self._denial_response)
 
         def connectionMade(self) -> None:
-            """Start as autobahn does, then drop what an open socket does not need."""
-            super().connectionMade()
+            """Start as autobahn's adapter does (without its debug line), then drop what an
+            open socket does not need."""
+            transport = self.transport
+            details = create_transport_details(transport, self.is_server)
+            details.channel_framing = TransportDetails.CHANNEL_FRAMING_WEBSOCKET
+            self._transport_details = details
+            self.peer = details.peer
+            # As autobahn: no Nagle delay where the transport has the option.
+            with contextlib.suppress(Exception):
+                transport.setTcpNoDelay(self.tcpNoDelay)
+            self._connectionMade()
             self.send_queue = SendQueue()
             # daphne hands over the upgraded request's transport with its HTTP channel still
             # registered as producer. That request never finishes, so the channel pauses

@@ -229,8 +229,9 @@ class _LoopLayer:
 class RedisBroadcastChannelLayer(BaseChannelLayer):
     """Channel layer with worker-local groups over Redis pub/sub."""
 
-    # "chat.direct": `attach`/`detach`, `set_group_filter`, `on_subscribe` and `deliver_local`
-    # below (the chat's broadcast hot path uses them when the layer declares them).
+    # "chat.direct": `attach`/`detach`, `release`, `set_group_filter`, `on_subscribe` and
+    # `deliver_local` below (the chat's broadcast hot path uses them when the layer declares
+    # them).
     # "chat.status": `status()`, this worker's own subscription state (chat.health reads it).
     extensions = ["groups", "flush", "chat.direct", "chat.status"]
 
@@ -333,6 +334,11 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
         layer = self._layer()
         return {"subscribed": layer.connected.is_set(), "worker": layer.worker}
 
+    def release(self, channel: str) -> None:
+        """Forget a channel whose consumer has ended (its queue and groups), for a consumer
+        that never waits in `receive` (Channels' loop does, and its cancellation forgets)."""
+        self._layer().forget(channel)
+
     def detach(self, channel: str) -> None:
         """Stop direct delivery for a channel."""
         self._layer().direct.pop(channel, None)
@@ -374,9 +380,10 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
 
     async def group_add(self, group: str, channel: str) -> None:
         """Add a local channel to a group (no Redis round trip)."""
-        assert self.require_valid_group_name(group)
-        assert self.require_valid_channel_name(channel)
         layer = self._layer()
+        # Checked once: a group with members here and a channel made here have passed.
+        assert group in layer.groups or self.require_valid_group_name(group)
+        assert channel in layer.queues or self.require_valid_channel_name(channel)
         if not layer.connected.is_set():
             # Until the subscription is active, group messages would be lost silently:
             # wait for it briefly, then fail fast so the client retries.
@@ -397,8 +404,8 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
         Raises redis' ConnectionError when Redis is unreachable, so the caller can tell the
         sender that the message was not broadcast.
         """
-        assert self.require_valid_group_name(group)
         layer = self._layer()
+        assert group in layer.groups or self.require_valid_group_name(group)
         await layer.redis.publish(layer.group_key(group), msgpack.packb(message))
 
     async def flush(self) -> None:

@@ -174,6 +174,41 @@ def test_an_open_chat_connection_keeps_no_http_channel_send_deque_or_option_copi
     assert out == "None SendQueue 7 False"
 
 
+def test_a_connection_formats_no_debug_line_when_it_opens_reads_or_closes() -> None:
+    """autobahn builds its debug lines' arguments (click-coloured names) even with debug
+    logging off: on every read, and when a connection is made and lost. The chat's protocol
+    does what those methods do without them: the peer, the connection count, the bytes handed
+    to autobahn and the end of the connection are as before."""
+    out = _in_a_fresh_process(
+        "import autobahn.util\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from twisted.internet.error import ConnectionDone\n"
+        "from twisted.python.failure import Failure\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from chat.daphne_server import build_server_class\n"
+        "calls = []\n"
+        "hl = autobahn.util.hl\n"
+        "autobahn.util.hl = lambda *a, **k: calls.append(a) or hl(*a, **k)\n"
+        "server = build_server_class(max_backlog=1, grace=1, fast_write=True)\n"
+        "factory = WebSocketFactory(None)\n"
+        "factory.protocol = server.websocket_protocol\n"
+        "protocol = factory.buildProtocol(None)\n"
+        "protocol.onClose = lambda *args: print('closed', end=' ')  # daphne's, minus daphne\n"
+        "transport = StringTransport()\n"
+        "protocol.makeConnection(transport)\n"
+        "print(len(calls), protocol.peer, factory.countConnections)\n"
+        "protocol.dataReceived(b'GET /ws/chat/ HTTP/1.1\\r\\n')\n"
+        "print(len(calls), protocol.data)\n"
+        "protocol.connectionLost(Failure(ConnectionDone()))\n"
+        "print(len(calls), factory.countConnections, protocol.state == protocol.STATE_CLOSED)"
+    )
+    assert out.splitlines() == [
+        "0 tcp4:192.168.1.1:54321 1",
+        "0 b'GET /ws/chat/ HTTP/1.1\\r\\n'",
+        "closed 0 0 True",
+    ]
+
+
 class _Transport:
     """What `_send_now` reads of a Twisted TCP connection."""
 

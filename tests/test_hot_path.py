@@ -361,9 +361,10 @@ async def test_redis_layer_writes_one_built_frame_to_every_socket_without_dispat
         for i in range(4):
             comm = WebsocketCommunicator(app, f"/ws/chat/?nick=n{i}", headers=[ORIGIN])
             assert (await comm.connect())[0]
-            assert json.loads(await comm.receive_from())["type"] == "hello"
             sockets.append(comm)
         await asyncio.sleep(0.3)
+        # The greeting too is written as a built frame, first on each socket.
+        assert [_payload(w[0])["type"] for w in app.written] == ["hello"] * 4
         for frames in app.written:
             frames.clear()
         dispatched.clear()
@@ -380,6 +381,62 @@ async def test_redis_layer_writes_one_built_frame_to_every_socket_without_dispat
     finally:
         await close_all(sockets)
         await channel_layers["default"].flush()
+
+
+@pytest.mark.redis
+@pytest.mark.parametrize("frames", [True, False])
+async def test_under_direct_delivery_a_consumer_waits_on_its_client_alone(
+    redis_url: str, settings: Any, monkeypatch: pytest.MonkeyPatch, frames: bool
+) -> None:
+    """With `write_frame` and the broadcast layer, a consumer awaits its client's events one
+    after another: no Channels loop (a task per event and an `asyncio.wait`), and its channel
+    is forgotten when it ends. Without `write_frame` it keeps Channels' loop."""
+    import channels.consumer
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"{REDIS_PREFIX}:layer"},
+        }
+    }
+    channel_layers.backends = {}
+    loops: list[Any] = []
+    original_loop = channels.consumer.await_many_dispatch
+
+    async def await_many_dispatch(*args: Any) -> None:
+        loops.append(args)
+        await original_loop(*args)
+
+    monkeypatch.setattr(channels.consumer, "await_many_dispatch", await_many_dispatch)
+    app = FramesInScope(application) if frames else application
+    comms = []
+    try:
+        for nick in ("a", "b"):
+            comm = WebsocketCommunicator(app, f"/ws/chat/?nick={nick}", headers=[ORIGIN])
+            assert (await comm.connect())[0]
+            comms.append(comm)
+        await comms[0].send_to(text_data='{"type":"message","body":"hi","client_id":"c1"}')
+        await comms[0].send_to(text_data="not json")
+        if frames:
+            assert isinstance(app, FramesInScope)
+            # Both events were handled, in order: the message went out, then the refusal.
+            assert json.loads(await comms[0].receive_from())["code"] == "invalid_json"
+            for _ in range(250):
+                if any(_payload(f)["type"] == "message" for f in app.written[1]):
+                    break
+                await asyncio.sleep(0.02)
+            assert [_payload(f)["type"] for f in app.written[1]].count("message") == 1
+        else:
+            assert json.loads(await comms[0].receive_from())["type"] == "hello"
+        layer = channel_layers["default"]._layer()
+        channels_before = set(layer.queues)
+    finally:
+        await close_all(comms)
+    await asyncio.sleep(0.1)
+    assert len(loops) == (0 if frames else 2)
+    if frames:
+        assert channels_before and not set(layer.queues) & channels_before
+    await channel_layers["default"].flush()
 
 
 async def test_a_guest_handshake_looks_up_no_session(counting: Counts) -> None:
