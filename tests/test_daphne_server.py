@@ -22,7 +22,7 @@ from chat.daphne_server import (
     with_listen_backlog,
 )
 from tests.support.client import ChatClient
-from tests.support.servers import ROOT
+from tests.support.servers import ROOT, free_port
 
 
 def _in_a_fresh_process(code: str) -> str:
@@ -481,17 +481,7 @@ class TestUnderDaphne:
             await sender.close()
 
     def test_the_listen_queue_has_the_configured_backlog(self, worker) -> None:
-        somaxconn = int(Path("/proc/sys/net/core/somaxconn").read_text())
-        out = subprocess.run(
-            ["ss", "-ltnH", f"sport = :{worker.port}"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            check=True,
-        ).stdout.split()
-        # State, Recv-Q, Send-Q (a listening socket's backlog), local address, peer.
-        assert out[0] == "LISTEN"
-        assert int(out[2]) == min(2048, somaxconn)
+        assert _listen_queue(worker.port) == _expected_listen_queue()
 
     @pytest.mark.parametrize("pieces", [1, 3], ids=["one read", "three reads"])
     async def test_an_upgrade_is_served_whole_or_in_pieces(self, worker, pieces: int) -> None:
@@ -528,3 +518,111 @@ class TestUnderDaphne:
             assert status.startswith(b"HTTP/1.1 400 "), status
         finally:
             writer.close()
+
+
+def _listen_queue(port: int) -> int:
+    """The backlog of the socket listening on `port`, as the kernel reports it."""
+    out = subprocess.run(
+        ["ss", "-ltnH", f"sport = :{port}"],
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=True,
+    ).stdout.split()
+    # State, Recv-Q, Send-Q (a listening socket's backlog), local address, peer.
+    assert out[0] == "LISTEN"
+    return int(out[2])
+
+
+def _expected_listen_queue() -> int:
+    """CHAT_LISTEN_BACKLOG's default, as far as the kernel's somaxconn allows."""
+    return min(2048, int(Path("/proc/sys/net/core/somaxconn").read_text()))
+
+
+def _self_signed(folder: Path) -> tuple[Path, Path]:
+    """A throwaway key and certificate for 127.0.0.1 (PEM files in `folder`)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = folder / "key.pem", folder / "cert.pem"
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return key_path, cert_path
+
+
+@pytest.mark.live
+@pytest.mark.redis
+async def test_daphne_terminating_tls_serves_sockets_and_pages(
+    daphne_factory, redis_url, tmp_path
+) -> None:
+    """`daphne -e ssl:...` (TLS at daphne rather than at a proxy): the handshake sniffer sits
+    inside Twisted's TLS wrapper and hands the connection on through it, so sockets are
+    greeted and get broadcasts (written through the wrapper, not straight to the kernel) and
+    a page request reaches daphne's HTTP channel, as over plain TCP."""
+    import ssl
+
+    import websockets
+
+    key, cert = _self_signed(tmp_path)
+    port = free_port()
+    worker = daphne_factory(
+        redis_url=redis_url,
+        name="tls",
+        CHAT_RATE="0",
+        extra_args=["-e", f"ssl:{port}:interface=127.0.0.1:privateKey={key}:certKey={cert}"],
+    )
+    context = ssl.create_default_context(cafile=str(cert))
+    url = f"wss://127.0.0.1:{port}/ws/chat/"
+    origin = f"https://127.0.0.1:{port}"
+    ana = await websockets.connect(url + "?nick=Ana", ssl=context, origin=origin)
+    bia = await websockets.connect(url + "?nick=Bia", ssl=context, origin=origin)
+    try:
+        assert json.loads(await ana.recv())["type"] == "hello"
+        assert json.loads(await bia.recv())["type"] == "hello"
+        for i in range(3):
+            await ana.send(json.dumps({"type": "message", "body": f"t{i}", "client_id": f"t{i}"}))
+        bodies = []
+        while len(bodies) < 3:
+            frame = json.loads(await asyncio.wait_for(bia.recv(), 10))
+            if frame["type"] == "message":
+                bodies.append(frame["body"])
+        assert bodies == ["t0", "t1", "t2"]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=context)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
+        status = await asyncio.wait_for(reader.readline(), 10)
+        writer.close()
+        assert status.startswith(b"HTTP/1.1 200 "), status
+    finally:
+        await ana.close()
+        await bia.close()
+    assert "daphne integration installed" in worker.log()
+    # The TLS endpoint gets the listen backlog too.
+    assert _listen_queue(port) == _expected_listen_queue()
