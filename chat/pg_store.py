@@ -53,6 +53,9 @@ class AsyncStore:
     def __init__(self, alias: str | None = None) -> None:
         self.alias = alias or router.db_for_write(Message)
         self._connection: psycopg.AsyncConnection[Any] | None = None
+        # Django's wrapper of the alias, for its SQL quoting (looked up once per connection:
+        # `connections[...]` goes through asgiref's context-local storage each time).
+        self._wrapper: Any = None
 
     async def store_many(self, items: Sequence[services.NewMessage]) -> list[Result]:
         """Store a batch; each item's frame, in input order, and whether it is new."""
@@ -94,6 +97,7 @@ class AsyncStore:
                 await connection.close()
                 raise
             self._connection = connection
+            self._wrapper = wrapper
         return connection
 
     async def _store(
@@ -101,7 +105,7 @@ class AsyncStore:
     ) -> list[Result]:
         to_insert, client_ids = services.batch_plan(items)
         sent_at = timezone.now()
-        wrapper = connections[self.alias]
+        wrapper = self._wrapper
         params = [value for item in to_insert for value in _insert_values(item, sent_at)]
         # One statement for the whole batch: PostgreSQL takes 65,535 parameters, and a batch
         # has at most chat.writer.BATCH_MAX messages of seven.
