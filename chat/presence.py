@@ -184,6 +184,8 @@ class PresenceTracker:
             if redis_url
             else None
         )
+        # A change not yet in a broadcast page (see `schedule_flush`).
+        self._changed = False
         self._flush_task: asyncio.Task[None] | None = None
         self._write_task: asyncio.Task[None] | None = None
         self._heartbeat: asyncio.Task[None] | None = None
@@ -443,7 +445,13 @@ class PresenceTracker:
     # --- background work -----------------------------------------------------------------
 
     def schedule_flush(self) -> None:
-        """Write the changes soon, and broadcast the online list once for a burst."""
+        """Write the changes soon, and broadcast the online list once for a burst.
+
+        A change made while a flush is already past reading the list (writing to Redis or
+        publishing) makes that flush go round once more: the running task would otherwise
+        end without it, and nothing else would tell the sockets (without Redis, nothing
+        ever)."""
+        self._changed = True
         if self._redis is not None and (self._write_task is None or self._write_task.done()):
             self._write_task = asyncio.ensure_future(self._write_soon())
         if self._flush_task is None or self._flush_task.done():
@@ -453,11 +461,18 @@ class PresenceTracker:
         # Not lengthened in a crowd: other workers count this worker's sockets from Redis.
         await asyncio.sleep(FLUSH_DELAY)
         await self._write()
+        # Changes made during the pipeline are written by the flush that follows them.
 
     async def _flush(self) -> None:
-        crowded = len(self.view) >= CROWD
-        await asyncio.sleep(CROWD_FLUSH_DELAY if crowded else FLUSH_DELAY)
-        await self.sync()
+        while self._changed:
+            crowded = len(self.view) >= CROWD
+            await asyncio.sleep(CROWD_FLUSH_DELAY if crowded else FLUSH_DELAY)
+            # From here on a change is not in this round's page: it asks for another round.
+            self._changed = False
+            await self.sync()
+            await self._broadcast_page()
+
+    async def _broadcast_page(self) -> None:
         # Every socket on every worker gets this frame, so no worker needs to tell its own.
         self._tell_pending = False
         page = self.page()

@@ -419,3 +419,31 @@ async def test_a_tracker_that_cannot_see_the_other_workers_frames_always_sends_t
     assert full
     assert frame["count"] == 6
     assert len(frame["online"]) == 3
+
+
+@pytest.mark.parametrize("with_redis", [False, True], ids=["alone", "redis"])
+async def test_a_rename_made_while_a_broadcast_is_on_its_way_is_broadcast_too(
+    request, monkeypatch, trackers, broadcasts, with_redis
+):
+    # The race a browser test met: Bia's join was being published (the layer's group_send
+    # yields to the loop) when Ana's rename came in; the flush ended without it.
+    tracker = trackers(request.getfixturevalue("redis_url") if with_redis else "")
+    await tracker.join("ana", "Ana")
+    await flushed(tracker)
+    publish = presence.broadcast.publish
+
+    async def publish_while_ana_renames(text: str, **kwargs: object) -> None:
+        monkeypatch.setattr(presence.broadcast, "publish", publish)
+        await publish(text, **kwargs)
+        # Another task (Ana's consumer) runs while this broadcast is on its way.
+        await tracker.rename("ana", "Ana Clara")
+
+    monkeypatch.setattr(presence.broadcast, "publish", publish_while_ana_renames)
+    await tracker.join("bia", "Bia")
+    await flushed(tracker)
+    names = [[entry["nick"] for entry in frame["online"]] for frame, _ in broadcasts[1:]]
+    assert names == [["Ana", "Bia"], ["Ana Clara", "Bia"]]
+    if with_redis:
+        other = trackers(request.getfixturevalue("redis_url"))
+        await other.refresh()
+        assert {"session": "ana", "nick": "Ana Clara"} in other.online()
