@@ -89,45 +89,46 @@ class OnlineView:
     """
 
     def __init__(self) -> None:
-        self._nicks: dict[str, str] = {}
+        # session -> its entry, made once per join or rename and shared by every page.
+        self._entries: dict[str, protocol.OnlineEntry] = {}
         self._order: SortedList[tuple[str, str]] = SortedList()  # (nick.casefold(), session)
         self._page: tuple[dict[str, str], ...] | None = None
         self._page_limit = 0
 
     def __len__(self) -> int:
-        return len(self._nicks)
+        return len(self._entries)
 
     def put(self, session: str, nick: str) -> None:
         """Add a session, or change its nickname."""
-        old = self._nicks.get(session)
-        if old == nick:
-            return
-        if old is not None:
-            self._discard((old.casefold(), session))
+        entry = self._entries.get(session)
+        if entry is not None:
+            if entry["nick"] == nick:
+                return
+            self._discard((entry["nick"].casefold(), session))
         key = (nick.casefold(), session)
         self._order.add(key)
-        self._nicks[session] = nick
+        self._entries[session] = protocol.OnlineEntry(session, nick)
         self._changed_at(self._order.bisect_left(key))
 
     def remove(self, session: str) -> None:
         """Remove a session (nothing if it is not there)."""
-        nick = self._nicks.pop(session, None)
-        if nick is not None:
-            self._discard((nick.casefold(), session))
+        entry = self._entries.pop(session, None)
+        if entry is not None:
+            self._discard((entry["nick"].casefold(), session))
 
     def page(self, limit: int) -> protocol.OnlinePage:
         """The first `limit` entries (0: all of them) and the count."""
         if self._page is None or limit != self._page_limit:
+            entries = self._entries
             self._page = tuple(
-                {"session": session, "nick": self._nicks[session]}
-                for _, session in self._order.islice(0, limit or None)
+                entries[session] for _, session in self._order.islice(0, limit or None)
             )
             self._page_limit = limit
-        return protocol.OnlinePage(entries=self._page, count=len(self._nicks))
+        return protocol.OnlinePage(entries=self._page, count=len(self._entries))
 
     def entries(self) -> list[dict[str, str]]:
         """Every entry, in order: O(N), for tests and diagnostics."""
-        return [{"session": session, "nick": self._nicks[session]} for _, session in self._order]
+        return [dict(self._entries[session]) for _, session in self._order]
 
     def _discard(self, key: tuple[str, str]) -> None:
         self._changed_at(self._order.bisect_left(key))

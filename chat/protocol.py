@@ -274,6 +274,33 @@ def error_frame(code: str, detail: str, *, client_id: str | None = None, **extra
     return encode(frame)
 
 
+class OnlineEntry(dict[str, str]):
+    """One person in the online list, `{"session": ..., "nick": ...}`, that keeps its JSON
+    text once encoded: a page of the list is then encoded by joining texts, not by encoding
+    every entry again whenever a join or leave changes the page. Never changed once made
+    (a rename makes a new entry)."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, session: str, nick: str) -> None:
+        super().__init__(session=session, nick=nick)
+        self.text: str | None = None
+
+
+def _entry_text(entry: dict[str, str]) -> str:
+    if type(entry) is not OnlineEntry:
+        return _json_encoder.encode(entry)
+    if entry.text is None:
+        entry.text = _json_encoder.encode(entry)
+    return entry.text
+
+
+def encode_entries(entries: Sequence[dict[str, str]]) -> str:
+    """A JSON array of online entries, as `encode` writes it: each `OnlineEntry` is
+    encoded once in its life."""
+    return "[" + ",".join(map(_entry_text, entries)) + "]"
+
+
 @dataclass(frozen=True, slots=True)
 class OnlinePage:
     """The first entries of the online list, in order, and how many are online in all.
@@ -342,7 +369,7 @@ class _LastOnline:
     @classmethod
     def encode(cls, entries: tuple[dict[str, str], ...]) -> str:
         if entries is not cls.entries:
-            cls.text, cls.entries = _json_encoder.encode(entries), entries
+            cls.text, cls.entries = encode_entries(entries), entries
         return cls.text
 
 

@@ -168,6 +168,20 @@ async def test_rename_replaces_the_entry_in_the_page(trackers):
     assert page.entries == ({"session": "s1", "nick": "Zoe"},)
 
 
+def test_a_changed_page_shares_the_entries_of_the_people_still_in_it():
+    view = presence.OnlineView()
+    for session, nick in [("s1", "bo"), ("s2", "cy"), ("s3", "dee")]:
+        view.put(session, nick)
+    before = view.page(2).entries
+    view.put("s0", "al")
+    view.put("s2", "Cy")
+    after = view.page(2).entries
+    assert [entry["nick"] for entry in after] == ["al", "bo"]
+    assert after[1] is before[0]
+    assert view.page(0).entries[2] == {"session": "s2", "nick": "Cy"}
+    assert view.page(0).entries[2] is not before[1]
+
+
 async def test_a_join_returns_the_first_page_and_the_exact_count(settings, trackers):
     settings.CHAT_PRESENCE_LIST = 2
     tracker = trackers("")

@@ -756,6 +756,36 @@ def test_a_hello_encodes_a_changed_online_page_afresh() -> None:
     assert '"nick":"ann"' in first and '"nick":"bo"' in second and "ann" not in second
 
 
+def test_a_hello_with_online_entries_is_the_plain_encoding() -> None:
+    online = tuple(
+        protocol.OnlineEntry(f"s{i}", nick)
+        for i, nick in enumerate(["ann", 'bo "b" <i>', "ç\u2028🙂", "\n"])
+    )
+    fields = {"session": "s", "nick": "n", "online": online, "count": 9}
+    plain = [dict(entry) for entry in online]
+    expected = protocol.encode({"type": "hello", "history": [], **fields, "online": plain})
+    assert protocol.hello_frame(history=[], **fields) == expected
+    assert json.loads(expected)["online"] == plain
+
+
+def test_an_online_entry_is_encoded_once_for_every_page_it_is_in(monkeypatch) -> None:
+    encoded: list[object] = []
+    encoder = protocol._json_encoder
+
+    class Counting:
+        def encode(self, value: object) -> str:
+            encoded.append(value)
+            return encoder.encode(value)
+
+    monkeypatch.setattr(protocol, "_json_encoder", Counting())
+    ann, bo = protocol.OnlineEntry("s1", "ann"), protocol.OnlineEntry("s2", "bo")
+    assert protocol.encode_entries((ann, bo)) == encoder.encode([ann, bo])
+    assert protocol.encode_entries((bo, ann, protocol.OnlineEntry("s3", "cy"))) == (
+        encoder.encode([bo, ann, {"session": "s3", "nick": "cy"}])
+    )
+    assert [entry["nick"] for entry in encoded] == ["ann", "bo", "cy"]  # type: ignore[index]
+
+
 def test_error_codes_lists_every_error_code_constant():
     constants = {
         value for name, value in vars(protocol).items() if name.isupper() and type(value) is str
