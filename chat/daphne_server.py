@@ -22,6 +22,9 @@ What the subclasses add:
 - **A bound on slow readers.** ASGI has no backpressure: past CHAT_MAX_BACKLOG bytes
   unsent, the connection is aborted (the consumer gets `disconnect()`), so one client that
   never reads cannot grow the worker's memory.
+- **An access log without repeats.** daphne's access log leaves out the WebSocket
+  connect and disconnect entries, which the consumer's own lines give with the session
+  (`QUIET_SOCKET_ACTIONS`).
 - **Access log through logging (optional).** daphne writes its access log as NCSA text
   lines to stdout; with `access_via_logging` (DJANGO_LOG_FORMAT=json) each entry goes to
   the `daphne.access` logger instead, with its fields as `extra`, so that every line of
@@ -93,6 +96,12 @@ DENIAL_EXTENSION = "websocket.http.response"
 # sockets waits longer for it (measured: no change in memory per idle socket).
 GC_THRESHOLDS = (7000, 10, 10)
 
+
+# WebSocket events daphne's access log leaves out: the consumer logs each accepted socket's
+# connect and disconnect itself, with its session (and chat.middleware each refusal, with
+# its reason), so daphne's lines for them (WSCONNECTING, WSCONNECT, WSDISCONNECT) said
+# nothing new, three lines per socket. A refusal (WSREJECT) and HTTP requests stay.
+QUIET_SOCKET_ACTIONS = frozenset({"connecting", "connected", "disconnected"})
 
 # One `asgi` entry shared by every scope (daphne builds a dict per connection; nothing
 # writes to it).
@@ -230,6 +239,11 @@ def missing_internals() -> list[str]:
         "daphne.ws_protocol.WebSocketProtocol.onConnect sets client_addr": (
             "self.client_addr = " in inspect.getsource(WebSocketProtocol.onConnect)
         ),
+        "daphne's WebSocket protocol logs its events through Server.log_action": all(
+            f'"websocket",\n            "{action}"' in inspect.getsource(WebSocketProtocol)
+            for action in QUIET_SOCKET_ACTIONS
+        )
+        and "self.action_logger(protocol, action, details)" in inspect.getsource(Server.log_action),
         "daphne.server.Server.__init__ sets action_logger": (
             "self.action_logger = action_logger" in inspect.getsource(Server.__init__)
         ),
@@ -772,6 +786,13 @@ def build_server_class(
                 self.websocket_protocol.__name__, (self.websocket_protocol,), {}
             )
             self._ws_factory = factory
+
+        def log_action(self, protocol: str, action: str, details: dict[str, Any]) -> None:
+            """daphne's access log, without the WebSocket entries that repeat the consumer's
+            own log lines (`connect session=...`, `disconnect session=...`)."""
+            if protocol == "websocket" and action in QUIET_SOCKET_ACTIONS:
+                return
+            super().log_action(protocol, action, details)
 
         def create_application(self, protocol: Any, scope: dict[str, Any]) -> Any:
             """Start the application of a connection; a WebSocket's gets `write_frame`, denial

@@ -412,6 +412,21 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_http_timeout() -> N
     assert out.splitlines() == ["False True []", "[]"]
 
 
+def test_the_access_log_leaves_out_the_socket_events_the_consumer_logs() -> None:
+    out = _in_a_fresh_process(
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "logged = []\n"
+        "server = server_class(application=None, endpoints=['tcp:0'],\n"
+        "    action_logger=lambda protocol, action, details: logged.append(action))\n"
+        "for protocol, action in [('websocket', 'connecting'), ('websocket', 'connected'),\n"
+        "        ('websocket', 'rejected'), ('websocket', 'disconnected'), ('http', 'complete')]:\n"
+        "    server.log_action(protocol, action, {})\n"
+        "print(logged)"
+    )
+    assert out == "['rejected', 'complete']"
+
+
 @pytest.mark.live
 @pytest.mark.redis
 class TestUnderDaphne:
