@@ -66,12 +66,14 @@ import asyncio
 import contextlib
 import gc
 import http
+import importlib
 import inspect
 import logging
 import re
 import sys
 import types
 from collections import deque
+from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from typing import Any
@@ -244,6 +246,34 @@ def missing_internals() -> list[str]:
             for action in QUIET_SOCKET_ACTIONS
         )
         and "self.action_logger(protocol, action, details)" in inspect.getsource(Server.log_action),
+        "autobahn's processHandshake makes the checks and calls the ordinary path mirrors": (
+            _source_has(
+                AutobahnServerProtocol.processHandshake,
+                "parseHttpHeader(self.http_request_data)",
+                'http_headers_cnt["host"] > 1',
+                "if self.factory.externalPort:",
+                'if "upgrade" not in self.http_headers:',
+                'if "connection" not in self.http_headers:',
+                "if version not in self.versions:",
+                'if origin_tuple == "null" and self.factory.allowNullOrigin:',
+                "_is_same_origin(",
+                "if len(key) != 24:",
+                "self._parseExtensionsHeader(",
+                "self.data = self.data[end_of_header + 4 :]",
+                "self._wskey = key",
+                "self.maxConnections > 0",
+                "ConnectionRequest(",
+                "txaio.add_callbacks(f, self.succeedHandshake, forward_error)",
+            )
+            and not any(
+                "processHandshake" in vars(cls)
+                for cls in (WebSocketProtocol, TwistedServerProtocol)
+            )
+        ),
+        "daphne's onConnect does not read the parsed query string": not any(
+            part in inspect.getsource(WebSocketProtocol.onConnect)
+            for part in ("request.params", "http_request_params")
+        ),
         "daphne.server.Server.__init__ sets action_logger": (
             "self.action_logger = action_logger" in inspect.getsource(Server.__init__)
         ),
@@ -431,6 +461,180 @@ def websocket_upgrade(data: bytes) -> bytes | None:
     return parts[1].partition(b"?")[2]
 
 
+# What a Sec-WebSocket-Key may hold before its "==" (autobahn's check: 16 bytes in base64).
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789+/")
+# Headers autobahn reads once each in an opening handshake; any of them repeated (joined by
+# parseHttpHeader) sends the request through autobahn's own checks.
+_ONCE = ("host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-key")
+
+
+@dataclass(frozen=True, slots=True)
+class OrdinaryHandshake:
+    """What autobahn's `processHandshake` reads from an ordinary opening handshake."""
+
+    end: int  # the index just past the blank line
+    status_line: str
+    headers: dict[str, str]  # autobahn's: names lower-cased, repeated values joined
+    uri: str
+    path: str
+    host: str  # without its port, as autobahn keeps it
+    origin: str  # "" when there is none
+    origin_tuple: Any  # autobahn's (scheme, host, port) or "null"; None without an Origin
+    key: str
+    extensions: str | None  # the Sec-WebSocket-Extensions header, if any
+
+
+def ordinary_handshake(data: bytes) -> OrdinaryHandshake | None:
+    """The parts of an opening handshake that autobahn would accept, read as autobahn reads
+    them, when it is an ordinary one; None for anything else, which autobahn's own
+    `processHandshake` then takes (and answers with its errors).
+
+    Ordinary: a whole request (up to its blank line) of `GET <path>[?query] HTTP/1.1`, with
+    Host, Upgrade (with `websocket`), Connection (with `upgrade`), Sec-WebSocket-Version 13
+    and a well-formed Sec-WebSocket-Key, each once; at most one Origin (one autobahn can
+    read) and one Sec-WebSocket-Extensions; no Sec-WebSocket-Protocol. The headers are
+    parsed by autobahn's own `parseHttpHeader`, so the application sees the same values.
+    Every check is autobahn's or stricter: this never accepts a request autobahn refuses.
+    The choices that depend on the factory's options (ports, origins, limits) are made by
+    `process_ordinary_handshake`.
+    """
+    from autobahn.websocket.protocol import _url_to_origin, parseHttpHeader
+
+    end = data.find(b"\r\n\r\n")
+    if end < 0:
+        return None
+    end += 4
+    try:
+        status_line, headers, counts = parseHttpHeader(data[:end])
+    except Exception:
+        return None  # autobahn fails the handshake with its reason
+    parts = status_line.split(" ")
+    if len(parts) != 3 or parts[0] != "GET" or parts[2] != "HTTP/1.1":
+        return None
+    uri = parts[1]
+    # urlparse would find a netloc (`//`), path parameters (`;`) or a fragment (`#`).
+    if not uri.startswith("/") or uri.startswith("//") or ";" in uri or "#" in uri:
+        return None
+    if any(counts.get(name) != 1 for name in _ONCE) or "sec-websocket-protocol" in headers:
+        return None
+    host = headers["host"].strip()
+    if ":" in host and not host.endswith("]"):
+        host, port = host.rsplit(":", 1)
+        if not port.strip().isdigit() or not port.isascii():
+            return None
+    if "websocket" not in (u.strip().lower() for u in headers["upgrade"].split(",")):
+        return None
+    if "upgrade" not in (c.strip().lower() for c in headers["connection"].split(",")):
+        return None
+    if headers["sec-websocket-version"].strip() != "13":
+        return None
+    key = headers["sec-websocket-key"].strip()
+    if len(key) != 24 or key[-2:] != "==" or not _KEY_CHARS.issuperset(key[:-2]):
+        return None
+    origin, origin_tuple = "", None
+    if "origin" in headers:
+        if counts["origin"] != 1:
+            return None
+        origin = headers["origin"].strip()
+        try:
+            origin_tuple = _url_to_origin(origin)  # type: ignore[no-untyped-call]
+        except Exception:
+            return None
+    extensions = headers.get("sec-websocket-extensions")
+    if extensions is not None and counts["sec-websocket-extensions"] != 1:
+        return None
+    return OrdinaryHandshake(
+        end=end,
+        status_line=status_line,
+        headers=headers,
+        uri=uri,
+        path=uri.partition("?")[0],
+        host=host,
+        origin=origin,
+        origin_tuple=origin_tuple,
+        key=key,
+        extensions=extensions,
+    )
+
+
+def process_ordinary_handshake(protocol: Any) -> bool:
+    """autobahn's `processHandshake` for an ordinary handshake (`ordinary_handshake`),
+    without the debug lines it formats even with debug logging off (click-coloured names)
+    and without parsing the query string into `params`, which daphne never reads (it hands
+    the application the raw query string). Leaves the protocol as autobahn's would, then
+    calls `onConnect` as autobahn does. False, having done nothing, for anything that is not
+    ordinary or that depends on an option daphne does not set: the caller runs autobahn's.
+    """
+    # txaio's functions are those of the framework chosen at run time (Twisted's here).
+    txaio: Any = importlib.import_module("txaio")
+    from autobahn.websocket.protocol import _is_same_origin
+    from autobahn.websocket.types import ConnectionDeny, ConnectionRequest
+
+    factory = protocol.factory
+    if protocol.maxConnections > 0 or factory.externalPort:
+        return False
+    handshake = ordinary_handshake(protocol.data)
+    if handshake is None:
+        return False
+    if protocol.trustXForwardedFor and "x-forwarded-for" in handshake.headers:
+        return False
+    origin_tuple = handshake.origin_tuple
+    if origin_tuple is not None and not (
+        (origin_tuple == "null" and factory.allowNullOrigin)
+        or _is_same_origin(  # type: ignore[no-untyped-call]
+            origin_tuple,
+            "https" if factory.isSecure else "http",
+            factory.port,
+            protocol.allowedOriginsPatterns,
+        )
+    ):
+        return False  # autobahn refuses it, with its reason
+    extensions = (
+        protocol._parseExtensionsHeader(handshake.extensions)
+        if handshake.extensions is not None
+        else []
+    )
+    protocol.http_request_data = protocol.data[: handshake.end]
+    protocol.http_status_line = handshake.status_line
+    protocol.http_headers = handshake.headers
+    protocol.http_request_uri = handshake.uri
+    protocol.http_request_path = handshake.path
+    protocol.http_request_params = {}
+    protocol.http_request_host = handshake.host
+    protocol.websocket_version = 13
+    protocol.websocket_protocols = []
+    protocol.websocket_origin = handshake.origin
+    protocol.websocket_extensions = extensions
+    protocol.data = protocol.data[handshake.end :]
+    protocol._wskey = handshake.key
+    request = ConnectionRequest(  # type: ignore[no-untyped-call]
+        protocol.peer,
+        handshake.headers,
+        handshake.host,
+        handshake.path,
+        {},
+        13,
+        handshake.origin,
+        [],
+        extensions,
+    )
+
+    def refused(failure: Any) -> Any:
+        # autobahn's `forward_error`.
+        if isinstance(failure.value, ConnectionDeny):
+            return protocol.failHandshake(failure.value.reason, failure.value.code)
+        protocol.log.warn("Unexpected exception in onConnect ['{err.value}']", err=failure)
+        protocol.log.warn("{tb}", tb=txaio.failure_format_traceback(failure))
+        return protocol.failHandshake(
+            f"Internal server error: {failure.value}", ConnectionDeny.INTERNAL_SERVER_ERROR
+        )
+
+    txaio.add_callbacks(
+        txaio.as_future(protocol.onConnect, request), protocol.succeedHandshake, refused
+    )
+    return True
+
+
 access_logger = logging.getLogger("daphne.access")
 
 
@@ -515,6 +719,12 @@ def build_server_class(
             # autobahn's server `_connectionMade`, without its debug line (see `dataReceived`).
             AutobahnProtocol._connectionMade(self)
             self.factory.countConnections += 1
+
+        def processHandshake(self) -> None:
+            """An ordinary opening handshake with less work (`process_ordinary_handshake`);
+            autobahn's for anything else."""
+            if not process_ordinary_handshake(self):
+                super().processHandshake()
 
         def _connectionLost(self, reason: Any) -> None:
             """autobahn's server `_connectionLost`, without its debug line."""

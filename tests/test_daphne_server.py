@@ -412,6 +412,21 @@ def test_a_connection_that_sends_nothing_is_closed_after_the_http_timeout() -> N
     assert out.splitlines() == ["False True []", "[]"]
 
 
+def test_an_ordinary_handshake_leaves_the_protocol_as_autobahns_processhandshake_does() -> None:
+    from tests.support.handshakes import CASES
+
+    out = _in_a_fresh_process("from tests.support.handshakes import report\nreport()")
+    results = [json.loads(line) for line in out.splitlines()]
+    # Every request, taken or not, ends in the same state, request and answer as autobahn's.
+    assert [(r["name"], r["differ"]) for r in results] == [(r["name"], []) for r in results]
+    taken = {r["name"]: r["taken"] for r in results}
+    assert taken == {
+        **{name: expected for name, _, expected in CASES},
+        "policy, http://chat.example": True,
+        "policy, http://evil.example": False,
+    }
+
+
 def test_the_access_log_leaves_out_the_socket_events_the_consumer_logs() -> None:
     out = _in_a_fresh_process(
         "from chat.daphne_server import build_server_class\n"
