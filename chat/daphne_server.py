@@ -105,6 +105,81 @@ GC_THRESHOLDS = (7000, 10, 10)
 # nothing new, three lines per socket. A refusal (WSREJECT) and HTTP requests stay.
 QUIET_SOCKET_ACTIONS = frozenset({"connecting", "connected", "disconnected"})
 
+# What autobahn's `WebSocketProtocol._connectionMade` sets on every server connection: these
+# to the same value each time (the chat's protocol holds them as class attributes), and
+# `PER_CONNECTION_STATE` to new objects (set by the chat's `_connectionMade`).
+# `missing_internals` checks that autobahn sets exactly these.
+CONSTANT_CONNECTION_STATE: dict[str, Any] = {
+    "_perMessageCompress": None,
+    "trackedTimings": None,
+    "send_state": 0,  # WebSocketProtocol.SEND_STATE_GROUND
+    "triggered": False,
+    "wasMaxFramePayloadSizeExceeded": False,
+    "wasMaxMessagePayloadSizeExceeded": False,
+    "closedByMe": False,
+    "failedByMe": False,
+    "droppedByMe": False,
+    "wasClean": False,
+    "wasNotCleanReason": None,
+    "wasServerConnectionDropTimeout": False,
+    "wasOpenHandshakeTimeout": False,
+    "wasCloseHandshakeTimeout": False,
+    "wasServingFlashSocketPolicyFile": False,
+    "localCloseCode": None,
+    "localCloseReason": None,
+    "remoteCloseCode": None,
+    "remoteCloseReason": None,
+    "openHandshakeTimeoutCall": None,
+    "closeHandshakeTimeoutCall": None,
+    "autoPingTimeoutCall": None,
+    "autoPingPending": None,
+    "autoPingPendingCall": None,
+    "autoPingPendingSeq": 0,
+    "autoPingPendingSent": None,
+}
+PER_CONNECTION_STATE = (
+    "trafficStats",
+    "state",
+    "data",
+    "send_queue",
+    "utf8validator",
+    "openHandshakeTimeoutCall",
+    "serverConnectionDropTimeoutCall",  # a client's only
+)
+
+
+def connection_made_assignments() -> dict[str, Any]:
+    """What autobahn's `WebSocketProtocol._connectionMade` assigns to `self.<name>`: the
+    value of a constant (None, a bool, a number, `WebSocketProtocol.SEND_STATE_GROUND`),
+    else the name of the expression's type (`Call`, ...)."""
+    import ast
+    import textwrap
+
+    from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+
+    tree = ast.parse(textwrap.dedent(inspect.getsource(AutobahnProtocol._connectionMade)))
+    assigned: dict[str, Any] = {}
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Assign):
+            continue
+        for target in node.targets:
+            if (
+                isinstance(target, ast.Attribute)
+                and isinstance(target.value, ast.Name)
+                and target.value.id == "self"
+            ):
+                value = node.value
+                if isinstance(value, ast.Constant):
+                    found: Any = value.value
+                elif isinstance(value, ast.Attribute) and value.attr.isupper():
+                    found = getattr(AutobahnProtocol, value.attr)
+                else:
+                    found = type(value).__name__
+                # A name set twice (state: one value or another) keeps its first value.
+                assigned.setdefault(target.attr, found)
+    return assigned
+
+
 # One `asgi` entry shared by every scope (daphne builds a dict per connection; nothing
 # writes to it).
 ASGI_VERSION = {"version": "3.0"}
@@ -220,6 +295,28 @@ def missing_internals() -> list[str]:
         "autobahn _connectionMade copies the CONFIG_ATTRS options a protocol lacks": (
             "for configAttr in self.CONFIG_ATTRS:\n            if not hasattr(self, configAttr):"
             in inspect.getsource(AutobahnProtocol._connectionMade)
+        ),
+        "autobahn's _connectionMade sets the state the chat's protocol sets or holds": (
+            {
+                name: value
+                for name, value in connection_made_assignments().items()
+                if name in CONSTANT_CONNECTION_STATE
+            }
+            == CONSTANT_CONNECTION_STATE
+            and set(connection_made_assignments())
+            == set(CONSTANT_CONNECTION_STATE) | set(PER_CONNECTION_STATE)
+            and _source_has(
+                AutobahnProtocol._connectionMade,
+                "self.setTrackTimings(self.trackTimings)",
+                "self.trafficStats = TrafficStats()",
+                "self.state = WebSocketProtocol.STATE_CONNECTING",
+                'self.data = b""',
+                "self.send_queue = deque()",
+                "self.utf8validator = Utf8Validator()",
+                "if self.openHandshakeTimeout > 0:",
+                "self.factory._batched_timer.call_later(",
+                "self.onOpenHandshakeTimeout,",
+            )
         ),
         "autobahn WebSocketServerProtocol.CONFIG_ATTRS": isinstance(
             getattr(AutobahnServerProtocol, "CONFIG_ATTRS", None), list
@@ -679,7 +776,9 @@ def build_server_class(
     from autobahn.twisted.util import create_transport_details
     from autobahn.util import _is_tls_error, _maybe_tls_reason
     from autobahn.wamp.types import TransportDetails
+    from autobahn.websocket.protocol import TrafficStats
     from autobahn.websocket.protocol import WebSocketProtocol as AutobahnProtocol
+    from autobahn.websocket.utf8validator import Utf8Validator
     from daphne.http_protocol import HTTPFactory
     from daphne.server import Server
     from daphne.ws_protocol import WebSocketProtocol
@@ -716,8 +815,18 @@ def build_server_class(
                         value = staticmethod(value)
                     setattr(cls, name, value)
                 cls._options_of = self.factory
-            # autobahn's server `_connectionMade`, without its debug line (see `dataReceived`).
-            AutobahnProtocol._connectionMade(self)
+            # autobahn's `_connectionMade` (`CONNECTION_STATE`), without the debug line it
+            # pformats even with debug logging off; then its server subclass's count.
+            self.setTrackTimings(self.trackTimings)
+            self.trafficStats = TrafficStats()  # type: ignore[no-untyped-call]
+            self.state = self.STATE_CONNECTING
+            self.data = b""
+            self.send_queue = SendQueue()
+            self.utf8validator = Utf8Validator()  # type: ignore[no-untyped-call]
+            if self.openHandshakeTimeout > 0:
+                self.openHandshakeTimeoutCall = self.factory._batched_timer.call_later(
+                    self.openHandshakeTimeout, self.onOpenHandshakeTimeout
+                )
             self.factory.countConnections += 1
 
         def processHandshake(self) -> None:
@@ -791,7 +900,6 @@ def build_server_class(
             with contextlib.suppress(Exception):
                 transport.setTcpNoDelay(self.tcpNoDelay)
             self._connectionMade()
-            self.send_queue = SendQueue()
             # daphne hands over the upgraded request's transport with its HTTP channel still
             # registered as producer. That request never finishes, so the channel pauses
             # nothing; it only keeps itself, the request and its headers alive (~3 KiB).
@@ -879,6 +987,12 @@ def build_server_class(
             self.dropConnection(abort=True)
             metrics.SLOW_READER_DISCONNECTS.inc()
             return True
+
+    # The state autobahn's `_connectionMade` gives every connection the same value: on the
+    # class, so a connection's dictionary holds only what changed (autobahn assigns these
+    # on the instance when they do).
+    for name, value in CONSTANT_CONNECTION_STATE.items():
+        setattr(ChatWebSocketProtocol, name, value)
 
     class HandshakeSniffer(Protocol):
         """The first protocol of each accepted connection: it reads the first bytes and hands

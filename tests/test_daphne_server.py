@@ -99,6 +99,42 @@ def test_connections_read_the_factorys_options_without_copying_them() -> None:
     assert out == "7 3 0 True"
 
 
+def test_a_connection_starts_in_the_state_autobahn_gives_it() -> None:
+    """The chat's `_connectionMade` sets what autobahn's does, the constants on the class."""
+    out = _in_a_fresh_process(
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat.daphne_server import (\n"
+        "    CONSTANT_CONNECTION_STATE, build_server_class, connection_made_assignments)\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "protocols = []\n"
+        "for chat in (True, False):\n"
+        "    server = server_class.__new__(server_class)\n"
+        "    factory = WebSocketFactory(server, server='Daphne')\n"
+        "    if chat:\n"
+        "        server.ws_factory = factory\n"
+        "    factory.setProtocolOptions(openHandshakeTimeout=7)\n"
+        "    protocol = factory.buildProtocol(None)\n"
+        "    protocol.makeConnection(StringTransport())\n"
+        "    protocols.append(protocol)\n"
+        "ours, theirs = protocols\n"
+        "def seen(value):\n"
+        "    return value if value is None or isinstance(value, (bool, int, bytes))"
+        " else type(value).__name__\n"
+        "names = sorted(connection_made_assignments())\n"
+        "print([name for name in names if seen(getattr(ours, name, 'unset'))"
+        " != seen(getattr(theirs, name, 'unset'))])\n"
+        "print(sorted(set(vars(ours)) & set(CONSTANT_CONNECTION_STATE)))\n"
+        "print(type(ours.openHandshakeTimeoutCall).__name__, type(ours.send_queue).__name__,"
+        " ours.factory.countConnections, theirs.factory.countConnections)"
+    )
+    assert out.splitlines() == [
+        "['send_queue']",  # the chat's own SendQueue for autobahn's deque
+        "['openHandshakeTimeoutCall']",
+        "_BatchedCall SendQueue 1 1",
+    ]
+
+
 def test_the_chat_server_freezes_what_is_loaded_and_sets_the_gc_thresholds() -> None:
     out = _in_a_fresh_process(
         "import gc\n"
