@@ -34,6 +34,7 @@ Moderation uses the same group. Events on the `lobby` group:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import struct
 from collections import OrderedDict
@@ -295,6 +296,8 @@ class Lobby:
         self.pruned_through = 0
         self.sanctions_listeners: list[Callable[[dict[str, Any]], None]] = []
         self.presence_listeners: list[Callable[[str], None]] = []
+        # Set once the window was first filled from the database (`wait_filled`).
+        self.filled = asyncio.Event()
         layer.set_group_filter(GROUP, self.admit)
         layer.on_subscribe(self.subscribed)
 
@@ -356,6 +359,12 @@ class Lobby:
             except Exception:
                 logger.exception("broadcast: sanctions listener failed")
 
+    async def wait_filled(self, timeout: float) -> bool:
+        """Wait (at most `timeout` seconds) until the window was first filled; whether it is."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.filled.wait(), timeout)
+        return self.filled.is_set()
+
     async def subscribed(self, first: bool) -> None:
         """Fill the window from the database; after a resubscription, push what was missed."""
         delay = 0.2
@@ -377,6 +386,7 @@ class Lobby:
             if self.pruned_through:
                 self.window.prune(self.pruned_through)
                 missed = [row for row in missed if row[0] > self.pruned_through]
+        self.filled.set()
         if missed:
             logger.info(
                 "broadcast: %d messages missed while unsubscribed; pushing",

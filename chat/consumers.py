@@ -193,7 +193,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         user = self.scope.get("user")
         if user is not None and user.is_authenticated:
             self.user, self.user_id = user, user.pk
-        self.guard = get_guard(on_first=_wire_guard)
+        self.guard = get_guard(on_first=wire_guard)
         if not await self.guard.ready(timeout=GUARD_WAIT):
             logger.warning("sanctions not loaded yet; accepting without them")
         if self.user is not None:
@@ -677,7 +677,7 @@ def _settings_changed(**kwargs: Any) -> None:
     _limits.cache_clear()
 
 
-def _wire_guard(guard: Guard) -> None:
+def wire_guard(guard: Guard) -> None:
     """Keep a new worker guard current: on the broadcast layer the worker's `Lobby` hands it
     each sanctions event once, and a resubscription reloads it (an event may have been lost).
     Elsewhere each consumer's `chat_sanctions` passes the event on."""

@@ -50,6 +50,9 @@ What the subclasses add:
 - **A listen queue for a reconnect storm.** Twisted listens with a backlog of 50; a
   connection that finds the queue full loses its SYN and retries a second later.
   `ChatServer` adds CHAT_LISTEN_BACKLOG to daphne's TCP and Unix endpoint strings.
+- **A warm worker.** The application's `warm_up` (chat.warmup) runs as the server starts,
+  so that the first sockets of a restarted worker do not wait for what the first handshake
+  would load (sanctions, the subscription and its window, the online list).
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once
@@ -73,6 +76,7 @@ import re
 import sys
 import types
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
@@ -459,6 +463,7 @@ def install(
     access_via_logging: bool = False,
     listen_backlog: int = 0,
     fast_handshake: bool = False,
+    warm_up: Callable[[], Awaitable[None]] | None = None,
 ) -> bool:
     """Make daphne's command line build a `ChatServer`; True when installed.
 
@@ -491,6 +496,7 @@ def install(
         access_via_logging=access_via_logging,
         listen_backlog=listen_backlog,
         fast_handshake=fast_handshake,
+        warm_up=warm_up,
     )
     CommandLineInterface.server_class = server_class
     logger.info("daphne integration installed: frames written once, backlog bound, 1012")
@@ -771,6 +777,7 @@ def build_server_class(
     access_via_logging: bool = False,
     listen_backlog: int = 0,
     fast_handshake: bool = False,
+    warm_up: Callable[[], Awaitable[None]] | None = None,
 ) -> type:
     """The daphne Server subclass with the chat's protocol, limits and shutdown."""
     from autobahn.twisted.util import create_transport_details
@@ -1085,6 +1092,22 @@ def build_server_class(
             gc.collect()
             gc.freeze()
             gc.set_threshold(*GC_THRESHOLDS)
+
+        _warming: asyncio.Future[None] | None = None
+
+        def run(self) -> None:
+            """daphne's run, with the application's `warm_up` started as soon as the loop
+            runs (before the first connection is read)."""
+            if warm_up is not None:
+                from twisted.internet import reactor as installed
+
+                reactor: Any = installed  # the asyncio reactor daphne installed
+                reactor.callLater(0, self._start_warm_up)
+            super().run()
+
+        def _start_warm_up(self) -> None:
+            assert warm_up is not None
+            self._warming = asyncio.ensure_future(warm_up())
 
         @property
         def http_factory(self) -> Any:

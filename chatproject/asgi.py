@@ -20,6 +20,7 @@ from chat.middleware import (  # noqa: E402
     ServerSendInScope,
 )
 from chat.routing import websocket_urlpatterns  # noqa: E402
+from chat.warmup import warm_up  # noqa: E402
 
 # When `daphne` starts this application: its server becomes chat.daphne_server's subclass
 # (frames built once and written to every socket, slow readers cut off past
@@ -32,6 +33,9 @@ daphne_server.install(
     fast_write=settings.CHAT_FAST_WRITE,
     # JSON logs: daphne's access log goes through logging too (one JSON object per line).
     access_via_logging=settings.LOG_FORMAT == "json",
+    # Sanctions, the layer's subscription and the online list loaded as the worker starts,
+    # not by its first socket (a restarted worker's pages all reconnect at once).
+    warm_up=warm_up,
 )
 
 if settings.CHANNEL_LAYERS["default"]["BACKEND"] == "channels.layers.InMemoryChannelLayer":

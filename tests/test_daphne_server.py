@@ -22,6 +22,7 @@ from chat.daphne_server import (
     with_listen_backlog,
 )
 from tests.support.client import ChatClient
+from tests.support.polling import wait_for
 from tests.support.servers import ROOT, free_port
 
 
@@ -487,6 +488,11 @@ class TestUnderDaphne:
 
     def test_daphne_runs_the_chat_server(self, worker) -> None:
         assert "daphne integration installed" in worker.log()
+
+    def test_the_worker_warms_up_before_its_first_socket(self, worker) -> None:
+        wait_for(lambda: "worker warmed up" in worker.log())
+        assert "sanctions not loaded" not in worker.log()
+        assert "connect session=" not in worker.log()
 
     async def test_frames_on_one_socket_keep_their_order(self, worker) -> None:
         """Broadcast frames (written pre-built) and the socket's own frames (errors, sent

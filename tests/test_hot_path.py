@@ -25,7 +25,7 @@ from chat.consumers import ChatConsumer
 from chat.layers import RedisBroadcastChannelLayer
 from chatproject.asgi import application
 from tests.support.client import ORIGIN
-from tests.support.environment import REDIS_PREFIX
+from tests.support.environment import REDIS_PREFIX, use_the_broadcast_layer
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("fresh_layer")]
 
@@ -284,7 +284,7 @@ async def test_group_send_is_one_publish_and_one_decode_per_worker(
 async def test_consumers_on_the_redis_layer_publish_once_per_message(
     counting: Counts, redis_url: str, settings: Any
 ) -> None:
-    _use_the_broadcast_layer(settings, redis_url)
+    use_the_broadcast_layer(settings, redis_url)
     sockets = await open_sockets(5)
     try:
         reset(counting)
@@ -297,17 +297,6 @@ async def test_consumers_on_the_redis_layer_publish_once_per_message(
     finally:
         await close_all(sockets)
         await channel_layers["default"].flush()
-
-
-def _use_the_broadcast_layer(settings: Any, redis_url: str) -> None:
-    """The chat's Redis broadcast layer for this test (fresh: its state is per event loop)."""
-    settings.CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
-            "CONFIG": {"hosts": [redis_url], "prefix": f"{REDIS_PREFIX}:layer"},
-        }
-    }
-    channel_layers.backends = {}
 
 
 class FramesInScope:
@@ -345,7 +334,7 @@ async def test_redis_layer_writes_one_built_frame_to_every_socket_without_dispat
     """Where the server offers `write_frame`, the broadcast layer's per-worker loop writes the
     same frame bytes (built once) to every socket: no per-recipient queue, task wake-up,
     `dispatch` or encoding."""
-    _use_the_broadcast_layer(settings, redis_url)
+    use_the_broadcast_layer(settings, redis_url)
     dispatched: list[str] = []
     original_dispatch = ChatConsumer.dispatch
 
@@ -392,7 +381,7 @@ async def test_under_direct_delivery_a_consumer_waits_on_its_client_alone(
     is forgotten when it ends. Without `write_frame` it keeps Channels' loop."""
     import channels.consumer
 
-    _use_the_broadcast_layer(settings, redis_url)
+    use_the_broadcast_layer(settings, redis_url)
     loops: list[Any] = []
     original_loop = channels.consumer.await_many_dispatch
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import pytest
 
@@ -33,3 +33,16 @@ def delete_prefixed_keys(client, prefix: str = REDIS_PREFIX) -> int:
     if batch:
         deleted += client.delete(*batch)
     return deleted
+
+
+def use_the_broadcast_layer(settings: Any, redis_url: str) -> None:
+    """The chat's Redis broadcast layer for this test (fresh: its state is per event loop)."""
+    from channels.layers import channel_layers
+
+    settings.CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "chat.layers.RedisBroadcastChannelLayer",
+            "CONFIG": {"hosts": [redis_url], "prefix": f"{REDIS_PREFIX}:layer"},
+        }
+    }
+    channel_layers.backends = {}
