@@ -52,7 +52,7 @@ What the subclasses add:
   `ChatServer` adds CHAT_LISTEN_BACKLOG to daphne's TCP and Unix endpoint strings.
 - **A warm worker.** The application's `warm_up` (chat.warmup) runs as the server starts,
   so that the first sockets of a restarted worker do not wait for what the first handshake
-  would load (sanctions, the subscription and its window, the online list).
+  would load (sanctions, the subscription and its window).
 - **Graceful shutdown.** On SIGTERM daphne cancels applications and drops sockets without a
   close frame; `ChatServer` first closes each socket with 1012 (service restart) and waits
   up to CHAT_SHUTDOWN_GRACE seconds for the closing handshakes, so pages reconnect at once

@@ -33,7 +33,7 @@ daphne_server.install(
     fast_write=settings.CHAT_FAST_WRITE,
     # JSON logs: daphne's access log goes through logging too (one JSON object per line).
     access_via_logging=settings.LOG_FORMAT == "json",
-    # Sanctions, the layer's subscription and the online list loaded as the worker starts,
+    # Sanctions and the layer's subscription (with its window) loaded as the worker starts,
     # not by its first socket (a restarted worker's pages all reconnect at once).
     warm_up=warm_up,
 )
