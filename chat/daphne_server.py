@@ -838,8 +838,8 @@ def build_server_class(
 
         def processHandshake(self) -> None:
             """An ordinary opening handshake with less work (`process_ordinary_handshake`);
-            autobahn's for anything else."""
-            if not process_ordinary_handshake(self):
+            autobahn's for anything else, or for all with CHAT_FAST_HANDSHAKE off."""
+            if not (fast_handshake and process_ordinary_handshake(self)):
                 super().processHandshake()
 
         def _connectionLost(self, reason: Any) -> None:

@@ -435,6 +435,27 @@ def test_the_fast_handshake_is_daphnes_factory_when_switched_off() -> None:
     assert out.splitlines() == ["ChatHTTPFactory True", "HTTPFactory True"]
 
 
+def test_the_ordinary_handshake_is_autobahns_when_switched_off() -> None:
+    out = _in_a_fresh_process(
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat import daphne_server\n"
+        "calls = []\n"
+        "daphne_server.process_ordinary_handshake = lambda protocol: calls.append(1)\n"
+        "for on in (True, False):\n"
+        "    cls = daphne_server.build_server_class(max_backlog=1, grace=1, fast_write=True,"
+        " fast_handshake=on)\n"
+        "    server = cls.__new__(cls)\n"
+        "    server.ws_factory = WebSocketFactory(server, server='Daphne')\n"
+        "    protocol = server.ws_factory.buildProtocol(None)\n"
+        "    protocol.makeConnection(StringTransport())\n"
+        "    protocol.data = b'GET / HTTP/1.1'  # not whole: autobahn's waits for more\n"
+        "    protocol.processHandshake()\n"
+        "    print(len(calls))"
+    )
+    assert out.splitlines() == ["1", "1"]
+
+
 def test_a_connection_that_sends_nothing_is_closed_after_the_http_timeout() -> None:
     out = _in_a_fresh_process(
         _SNIFFER + "t = connect()\n"
