@@ -36,14 +36,14 @@ async def warm_up() -> None:
         guard = get_guard(on_first=wire_guard)
         lobby = broadcast.get_lobby()
         loaded = await guard.ready(timeout=GUARD_WAIT)
-        if lobby is not None:
-            # The subscription's first start fills the window (Lobby.subscribed).
-            await lobby.wait_filled(timeout=GUARD_WAIT)
+        # The subscription's first start fills the window (Lobby.subscribed).
+        filled = lobby is None or await lobby.wait_filled(timeout=GUARD_WAIT)
     except Exception:
         logger.exception("warm-up failed; the first handshakes will load what they need")
         return
+    pending = [name for name, done in (("sanctions", loaded), ("window", filled)) if not done]
     logger.info(
         "worker warmed up in %.0f ms%s",
         1000 * (asyncio.get_running_loop().time() - started),
-        "" if loaded else " (sanctions not loaded yet)",
+        f" ({' and '.join(pending)} still loading)" if pending else "",
     )

@@ -512,7 +512,7 @@ class TestUnderDaphne:
 
     def test_the_worker_warms_up_before_its_first_socket(self, worker) -> None:
         wait_for(lambda: "worker warmed up" in worker.log())
-        assert "sanctions not loaded" not in worker.log()
+        assert "still loading" not in worker.log()
         assert "connect session=" not in worker.log()
 
     async def test_frames_on_one_socket_keep_their_order(self, worker) -> None:
