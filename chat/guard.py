@@ -2,7 +2,8 @@
 reads the database for them.
 
 One `Guard` per worker (event loop). It loads the active sanctions and the account names
-from the database when the worker starts (its first socket), and again:
+from the database when the worker starts (under daphne as it starts, chat.warmup; elsewhere
+at its first socket), and again:
 
 - when any worker says that sanctions changed (a `chat.sanctions` event on the lobby group:
   on the broadcast layer the worker's `Lobby` hands it over once, elsewhere each consumer

@@ -189,7 +189,9 @@ async def test_a_ban_closes_the_guests_sockets_on_both_workers_and_refuses_hands
             await client.close()
 
 
-async def test_a_guest_on_a_fresh_worker_cannot_take_an_account_name(proxied, member):
+async def test_a_guest_on_a_fresh_worker_cannot_take_an_account_name(live_db_url, member, proxied):
+    # The account exists before the workers start: a worker loads the account names as it
+    # starts (chat.warmup), and names made later reach it at its next reload.
     guest = await _as(proxied[1], address="10.9.3.1", nick="member")
     try:
         assert guest.hello["nick"].casefold() != "member"
