@@ -835,8 +835,9 @@ def build_server_class(
                         value = staticmethod(value)
                     setattr(cls, name, value)
                 cls._options_of = self.factory
-            # autobahn's `_connectionMade` (`CONNECTION_STATE`), without the debug line it
-            # pformats even with debug logging off; then its server subclass's count.
+            # autobahn's `_connectionMade` (`CONSTANT_CONNECTION_STATE` is on the class),
+            # without the debug line it pformats even with debug logging off; then its
+            # server subclass's count.
             self.setTrackTimings(self.trackTimings)
             self.trafficStats = TrafficStats()  # type: ignore[no-untyped-call]
             self.state = self.STATE_CONNECTING

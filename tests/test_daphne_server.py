@@ -511,8 +511,9 @@ class TestUnderDaphne:
         assert "daphne integration installed" in worker.log()
 
     def test_the_worker_warms_up_before_its_first_socket(self, worker) -> None:
+        # Whether the loads finished within the warm-up's wait depends on the machine's
+        # load; that it ran before any socket does not.
         wait_for(lambda: "worker warmed up" in worker.log())
-        assert "still loading" not in worker.log()
         assert "connect session=" not in worker.log()
 
     async def test_frames_on_one_socket_keep_their_order(self, worker) -> None:
