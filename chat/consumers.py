@@ -6,6 +6,7 @@ import asyncio
 import bisect
 import functools
 import logging
+from operator import itemgetter
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -212,12 +213,13 @@ class ChatConsumer(AsyncWebsocketConsumer):
             # Signed in: the account's name, marked on every message (`account`).
             self.nick = self.user.get_username()[: protocol.MAX_NICK]
         else:
-            self.nick = guest_nick()
             if nick_param is not None:
                 try:
                     self.nick = self._guest_nick(nick_param)
                 except protocol.ProtocolError as exc:
                     nick_error = exc
+            if not self.nick:
+                self.nick = guest_nick()
         self.rate = RateLimiter(rate=settings.CHAT_RATE, period=settings.CHAT_RATE_PERIOD)
         self.typing = Throttle(interval=settings.CHAT_TYPING_INTERVAL)
         self.tracker = get_tracker()
@@ -248,7 +250,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
                 await self.close(code=protocol.CLOSE_TRY_AGAIN_LATER)
                 return
         rows, truncated = history
-        self.seen_in_history = tuple(message_id for message_id, _ in rows)
+        self.seen_in_history = tuple(map(itemgetter(0), rows))
         self.history_max = rows[-1][0] if rows else 0
         # Where the page's sequence starts when it got no history (CHAT_HISTORY=0, or an empty
         # chat whose ids do not start at 1): the ids up to here are not "missing".
@@ -265,7 +267,7 @@ class ChatConsumer(AsyncWebsocketConsumer):
         online = await self.tracker.join(self.session, self.nick, address=address)
         self.joined = True
         hello = protocol.hello_frame(
-            history=[text for _, text in rows],
+            history=list(map(itemgetter(1), rows)),
             session=self.session,
             nick=self.nick,
             truncated=truncated,

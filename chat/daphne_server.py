@@ -934,9 +934,54 @@ def build_server_class(
                 return
             super().serverSend(content, binary)
 
+        # The handshake's answer (101 Switching Protocols), held back while autobahn writes
+        # it so that it leaves with the first frame (the consumer's `hello`, written in the
+        # same step as `accept()`): one write, one TCP segment and one wake-up of the client
+        # instead of two. Whatever happens first writes it: the next write, a drop, or the
+        # next turn of the loop (`_release_held`), so it is never later than that turn.
+        _holding = False
+        _held: bytes | None = None
+
+        def succeedHandshake(self, res: Any) -> None:
+            """autobahn's accept of the handshake, its answer held for the first frame."""
+            if not fast_write:
+                super().succeedHandshake(res)
+                return
+            self._holding = True
+            try:
+                super().succeedHandshake(res)
+            finally:
+                self._holding = False
+            if self._held is not None:
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no loop to wait for (daphne always runs one)
+                    self._release_held()
+                else:
+                    loop.call_soon(self._release_held)
+
+        def _release_held(self) -> None:
+            """Write the held answer, if it is still waiting."""
+            held = self._held
+            if held is not None:
+                self._held = None
+                if self.transport is not None and self.transport.connected:
+                    self._write(held)
+
+        def dropConnection(self, abort: bool = False) -> None:
+            """autobahn's drop, after the held answer (which a clean close still sends)."""
+            if not abort:
+                self._release_held()
+            else:
+                self._held = None
+            super().dropConnection(abort)
+
         def sendData(self, data: bytes, sync: bool = False, chopsize: int | None = None) -> None:
             """autobahn's write path, sending at once when nothing waits before `data`."""
-            if sync or chopsize or self.send_queue or not fast_write:
+            if self._holding and not (sync or chopsize or self.send_queue):
+                self._held = data if self._held is None else self._held + data
+            elif sync or chopsize or self.send_queue or not fast_write:
+                self._release_held()
                 super().sendData(data, sync, chopsize)
             else:
                 self._write(data)
@@ -949,6 +994,9 @@ def build_server_class(
             """
             if self.state != self.STATE_OPEN:
                 return False
+            if self._held is not None:
+                frame = self._held + frame
+                self._held = None
             transport = self.transport
             # The hot path, once per socket per broadcast: with nothing buffered there is no
             # backlog to check and no queued frame to wait for, so write at once.
@@ -976,6 +1024,9 @@ def build_server_class(
             return True
 
         def _write(self, data: bytes) -> None:
+            if self._held is not None:
+                data = self._held + data
+                self._held = None
             transport = self.transport
             if (
                 fast_write

@@ -25,7 +25,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import os
 import random
 import time
 import uuid
@@ -38,6 +37,7 @@ from channels.layers import BaseChannelLayer
 from redis import asyncio as aioredis
 
 from chat import metrics
+from chat.entropy import POOL
 from chat.queues import LightQueue
 
 logger = logging.getLogger(__name__)
@@ -347,8 +347,9 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
     async def new_channel(self, prefix: str = "specific.") -> str:
         """A new channel name owned by this worker."""
         layer = self._layer()
-        # 128 random bits, as uuid4's hex, without building a UUID object per socket.
-        name = f"{prefix}{layer.worker}!{os.urandom(16).hex()}"
+        # 128 random bits, as uuid4's hex, without building a UUID object per socket (nor a
+        # system call: chat.entropy).
+        name = f"{prefix}{layer.worker}!{POOL.token_hex(16)}"
         layer.new_queue(name)
         return name
 

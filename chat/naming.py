@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import secrets
+from chat.entropy import POOL
 
 _ADJECTIVES = (
     "Amber",
@@ -44,9 +44,9 @@ _ANIMALS = (
 
 def guest_nick() -> str:
     """A friendly guest name such as 'Calm Otter 42' (at most 32 characters)."""
-    return f"{secrets.choice(_ADJECTIVES)} {secrets.choice(_ANIMALS)} {secrets.randbelow(90) + 10}"
+    return f"{POOL.choice(_ADJECTIVES)} {POOL.choice(_ANIMALS)} {POOL.randbelow(90) + 10}"
 
 
 def new_session_id() -> str:
     """An opaque, unguessable id for one WebSocket connection."""
-    return secrets.token_urlsafe(9)
+    return POOL.token_urlsafe(9)

@@ -421,6 +421,69 @@ def test_the_first_read_hands_the_connection_to_the_websocket_or_to_http() -> No
     ]
 
 
+def test_the_handshakes_answer_leaves_with_the_first_frame() -> None:
+    """The 101 is held while autobahn writes it and goes out with the first frame (the
+    consumer's `hello`) in one write; without a frame, by the next turn of the loop; before
+    a clean drop; at once with fast writes off."""
+    request = _upgrade().decode()
+    out = _in_a_fresh_process(
+        "import asyncio\n"
+        "from types import SimpleNamespace\n"
+        "from twisted.internet.defer import Deferred\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from chat.daphne_server import build_server_class\n"
+        "class Transport(StringTransport):  # with what write_frame reads of Twisted's\n"
+        "    _tempDataBuffer, dataBuffer, offset, _writeDisconnected = [], b'', 0, False\n"
+        "    def unregisterProducer(self):  # a real transport does not mind\n"
+        "        self.producer = None\n"
+        "def on_connect(self, request):\n"
+        "    self.request, self.client_addr = request, None\n"
+        "    self.server = SimpleNamespace(log_action=lambda *args: None)\n"
+        "    self.handshake_deferred = Deferred()\n"
+        "    return self.handshake_deferred\n"
+        "def opened(fast_write):\n"
+        "    server_class = build_server_class(max_backlog=0, grace=0, fast_write=fast_write)\n"
+        "    server_class.websocket_protocol.onConnect = on_connect\n"
+        "    factory = WebSocketFactory(None, server='Daphne')\n"
+        "    factory.protocol = server_class.websocket_protocol\n"
+        "    protocol = factory.buildProtocol(None)\n"
+        "    transport = Transport()\n"
+        "    protocol.makeConnection(transport)\n"
+        f"    protocol.dataReceived({request!r}.encode())\n"
+        "    protocol.handshake_deferred.callback(None)\n"
+        "    return protocol, transport\n"
+        "def shown(transport):\n"
+        "    data = transport.value()\n"
+        "    head, _, rest = data.partition(b'\\r\\n\\r\\n')\n"
+        "    return (head.split(b'\\r\\n')[0].decode(), rest.decode()) if data else ()\n"
+        "async def main():\n"
+        "    protocol, transport = opened(True)\n"
+        "    print(shown(transport), protocol.state == protocol.STATE_OPEN)\n"
+        "    protocol.write_frame(b'HELLO')\n"
+        "    print(shown(transport))\n"
+        "    protocol, transport = opened(True)\n"
+        "    await asyncio.sleep(0)\n"
+        "    print(shown(transport))\n"
+        "    protocol.write_frame(b'LATER')\n"
+        "    print(shown(transport))\n"
+        "    protocol, transport = opened(True)\n"
+        "    protocol.dropConnection(abort=False)\n"
+        "    print(shown(transport), transport.disconnecting)\n"
+        "    protocol, transport = opened(False)\n"
+        "    print(shown(transport))\n"
+        "asyncio.run(main())\n"
+    )
+    assert out.splitlines() == [
+        "() True",
+        "('HTTP/1.1 101 Switching Protocols', 'HELLO')",
+        "('HTTP/1.1 101 Switching Protocols', '')",
+        "('HTTP/1.1 101 Switching Protocols', 'LATER')",
+        "('HTTP/1.1 101 Switching Protocols', '') True",
+        "('HTTP/1.1 101 Switching Protocols', '')",
+    ]
+
+
 def test_the_fast_handshake_is_daphnes_factory_when_switched_off() -> None:
     out = _in_a_fresh_process(
         "from daphne.http_protocol import HTTPFactory\n"

@@ -48,6 +48,8 @@ async def test_a_json_worker_logs_json_lines_with_keys_and_no_bodies(daphne_fact
     lines = parse_lines(web.log())
 
     assert {"time", "level", "logger", "process", "message"} <= set(lines[0])
+    assert web.proc is not None
+    assert {line["process"] for line in lines} == {web.proc.pid}
     connect = first(lines, "connect session=")
     assert (connect["session"], connect["client"]) == (ana.session, "127.0.0.1")
     refused = first(lines, "refused frame")

@@ -47,3 +47,35 @@ def test_env_int_rejects_text(monkeypatch):
 def test_env_list_splits_and_trims(monkeypatch):
     monkeypatch.setenv("X_TEST", " a.example , b.example,, ")
     assert env_list("X_TEST", default=[]) == ["a.example", "b.example"]
+
+
+def test_log_records_leave_out_what_no_format_prints():
+    """Python's logging HOWTO ("Optimization"): no caller, thread, process name or task,
+    and with the text format no process id (a system call per record)."""
+    import logging
+
+    from django.conf import settings
+
+    assert settings.LOG_FORMAT == "text"
+    record = logging.getLogger("chat.test").makeRecord(
+        "chat.test", logging.INFO, "(unknown file)", 0, "connect session=%s", ("s",), None
+    )
+    assert (record.threadName, record.processName, record.taskName, record.process) == (
+        None,
+        None,
+        None,
+        None,
+    )
+    # The HOWTO's switch (`logging._srcfile`): a logger does not look for its caller.
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.emit = seen.append  # type: ignore[method-assign]
+    logger = logging.getLogger("chat.test.caller")
+    logger.addHandler(handler)
+    try:
+        logger.warning("where from?")
+    finally:
+        logger.removeHandler(handler)
+    assert (seen[0].funcName, seen[0].lineno) == ("(unknown function)", 0)
+    text = logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s").format(record)
+    assert text.endswith(" INFO chat.test connect session=s")
