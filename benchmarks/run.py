@@ -811,13 +811,18 @@ def main(argv: list[str] | None = None) -> int:
         f"PostgreSQL {'yes' if pg else 'no'}",
         flush=True,
     )
-    # Server by server; with --metrics-cost scenario by scenario, with and without metrics
-    # alternating (and their order swapped every repeat), so that drift hits both alike.
+    # Scenario by scenario, each scenario's servers one after another (the bare loop first):
+    # a ratio then compares figures measured within a minute or two of each other. This
+    # shared machine has slow spells of tens of seconds (every server's figures, the bare
+    # loop's included, then run up to half again as costly), and a server-by-server order
+    # charged them to whichever servers ran in them. With --metrics-cost, with and without
+    # metrics alternate (and their order is swapped every repeat), so that drift hits both
+    # alike. The table lists the rows server by server either way.
     plan = [
         (n, spec, scenario)
         for _ in range(max(1, args.repeat))
-        for n, spec in enumerate(specs)
         for scenario in scenarios
+        for n, spec in enumerate(specs)
     ]
     if args.metrics_cost:
         plan = [
@@ -851,6 +856,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         dbs.teardown()
         servers.remove_workdir(workdir, keep=args.keep_logs)
+    rows = rows_by_server(rows, specs, scenarios)
 
     out = {
         "when": stamp,
@@ -899,6 +905,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\nplot: {args.plot}")
     print(f"\nresults: {path}  ({out['seconds']:.0f} s)")
     return 0
+
+
+def rows_by_server(
+    rows: list[dict[str, Any]], specs: list[servers.ServerSpec], scenarios: list[Scenario]
+) -> list[dict[str, Any]]:
+    """The rows server by server in the catalog's order, each server's scenarios in the
+    run's order (repeats in the order they ran), however the run interleaved them."""
+    server_at = {spec.name: n for n, spec in enumerate(specs)}
+    scenario_at = {scenario.name: n for n, scenario in enumerate(scenarios)}
+    return sorted(
+        rows,
+        key=lambda r: (
+            server_at.get(r["server"], len(server_at)),
+            scenario_at.get(r["scenario"]["name"], len(scenario_at)),
+        ),
+    )
 
 
 def _progress(row: dict[str, Any], elapsed: float) -> str:

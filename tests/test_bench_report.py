@@ -38,3 +38,33 @@ def test_the_table_shows_the_cpu_of_a_connection() -> None:
     header, line = table([row]).splitlines()
     assert "ms cpu/conn" in header
     assert "0.31" in line
+
+
+def test_a_run_scenario_by_scenario_is_tabled_server_by_server() -> None:
+    """The run interleaves the servers scenario by scenario (a ratio compares figures
+    measured close together); the table and the JSON list them server by server."""
+    from benchmarks.run import Scenario, rows_by_server
+    from benchmarks.servers import ServerSpec
+
+    specs = [ServerSpec("bare loop", "bare"), ServerSpec("daphne x1 pg", "daphne")]
+    scenarios = [Scenario("100c", 100), Scenario("1000 idle", 1000, mode="idle")]
+    ran = [
+        {"server": spec.name, "scenario": {"name": scenario.name}, "rep": rep}
+        for rep in range(2)
+        for scenario in scenarios
+        for spec in specs
+    ]
+    tabled = [
+        (r["server"], r["scenario"]["name"], r["rep"])
+        for r in rows_by_server(ran, specs, scenarios)
+    ]
+    assert tabled == [
+        ("bare loop", "100c", 0),
+        ("bare loop", "100c", 1),
+        ("bare loop", "1000 idle", 0),
+        ("bare loop", "1000 idle", 1),
+        ("daphne x1 pg", "100c", 0),
+        ("daphne x1 pg", "100c", 1),
+        ("daphne x1 pg", "1000 idle", 0),
+        ("daphne x1 pg", "1000 idle", 1),
+    ]
