@@ -75,6 +75,8 @@ import inspect
 import logging
 import re
 import sys
+import time
+import traceback
 import types
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -82,6 +84,7 @@ from dataclasses import dataclass
 from functools import partial
 from importlib import metadata
 from typing import Any
+from urllib.parse import unquote
 
 from chat import metrics
 from chat.protocol import CLOSE_SERVICE_RESTART
@@ -115,6 +118,12 @@ QUIET_SOCKET_ACTIONS = frozenset({"connecting", "connected", "disconnected"})
 # there may be a check the ordinary path lacks, so `missing_internals` reports it until the
 # two are compared again (tests/support/handshakes.py) and this is updated.
 PROCESS_HANDSHAKE_SHA256 = "0055f4d3499376738a0a710fc56b499befa39d90e2060ee1dabefda36bedb483"
+
+# The SHA-256 of the source of daphne's `WebSocketProtocol.onConnect`,
+# `applicationCreateWorked` and `onOpen` (as pinned), which the chat's protocol's `onConnect`
+# and `onOpen` do with less work: any change there reports in `missing_internals` until the
+# two are compared again (`test_the_chats_onconnect_starts_the_application_as_daphnes_does`).
+DAPHNE_ON_CONNECT_SHA256 = "96aa13dc4403e9b4e9fa2baafe01c369621e275127f724371659219256c9b9f8"
 
 # What autobahn's `WebSocketProtocol._connectionMade` sets on every server connection: these
 # to the same value each time (the chat's protocol holds them as class attributes), and
@@ -265,6 +274,21 @@ def _source_has(code: Any, *parts: str) -> bool:
     return all(part in source for part in parts)
 
 
+def daphne_on_connect_sha256() -> str:
+    """The SHA-256 of daphne's `onConnect`, `applicationCreateWorked` and `onOpen`."""
+    from daphne.ws_protocol import WebSocketProtocol
+
+    source = "".join(
+        inspect.getsource(method)
+        for method in (
+            WebSocketProtocol.onConnect,
+            WebSocketProtocol.applicationCreateWorked,
+            WebSocketProtocol.onOpen,
+        )
+    )
+    return hashlib.sha256(source.encode()).hexdigest()
+
+
 def missing_internals() -> list[str]:
     """The private attributes these subclasses use that the installed packages lack."""
     from autobahn.twisted.websocket import WebSocketAdapterProtocol as AdapterProtocol
@@ -354,6 +378,9 @@ def missing_internals() -> list[str]:
             for action in QUIET_SOCKET_ACTIONS
         )
         and "self.action_logger(protocol, action, details)" in inspect.getsource(Server.log_action),
+        "daphne's onConnect is the one the chat's protocol was compared with": (
+            daphne_on_connect_sha256() == DAPHNE_ON_CONNECT_SHA256
+        ),
         "autobahn's processHandshake is the one the ordinary path was compared with": (
             hashlib.sha256(
                 inspect.getsource(AutobahnServerProtocol.processHandshake).encode()
@@ -801,6 +828,7 @@ def build_server_class(
     from autobahn.websocket.utf8validator import Utf8Validator
     from daphne.http_protocol import HTTPFactory
     from daphne.server import Server
+    from daphne.utils import parse_x_forwarded_for
     from daphne.ws_protocol import WebSocketProtocol
     from twisted.internet import defer, tcp
     from twisted.internet.interfaces import ITCPTransport
@@ -820,6 +848,11 @@ def build_server_class(
         # own subclass (`ChatServer.ws_factory`) at its first connection, and the list autobahn
         # walks is empty: nothing is copied or formatted per connection.
         CONFIG_ATTRS: list[str] = []  # autobahn's name and type; never changed
+        # Set by `onConnect`, under daphne's names.
+        clean_headers: list[tuple[bytes, bytes]]
+        client_addr: list[Any] | None
+        server_addr: list[Any] | None
+        handshake_deferred: Any
         # The factory whose options the class holds.
         _options_of: Any = None
 
@@ -849,6 +882,81 @@ def build_server_class(
                     self.openHandshakeTimeout, self.onOpenHandshakeTimeout
                 )
             self.factory.countConnections += 1
+
+        def onConnect(self, request: Any) -> Any:
+            """daphne's `onConnect` and `applicationCreateWorked` (as pinned,
+            `DAPHNE_ON_CONNECT_SHA256`) in one step: the same scope and state, the application
+            started directly. daphne runs its own synchronous `create_application` through
+            `maybeDeferred` with a callback and an errback (a Deferred kept for the socket's
+            life), and builds an access-log entry for `connecting`, which this server leaves
+            out (`QUIET_SOCKET_ACTIONS`). Should starting the application fail, the handshake
+            fails (500) instead of waiting for the open-handshake timeout."""
+            server = self.server = self.factory.server_class
+            server.protocol_connected(self)
+            self.request = request
+            self.protocol_to_accept = None
+            self.root_path = server.root_path
+            self.socket_opened = self.last_ping = time.time()
+            try:
+                # Sanitize and decode headers, potentially extracting the root path.
+                clean_headers: list[tuple[bytes, bytes]] = []
+                self.clean_headers = clean_headers
+                for name, value in request.headers.items():
+                    name = name.encode("ascii")
+                    if b"_" in name:  # CVE-2015-0219
+                        continue
+                    if name.lower() == b"daphne-root-path":
+                        self.root_path = unquote(value)
+                    else:
+                        clean_headers.append((name.lower(), value.encode("latin1")))
+                peer = self.transport.getPeer()
+                host = self.transport.getHost()
+                if hasattr(peer, "host") and hasattr(peer, "port"):
+                    self.client_addr = [str(peer.host), peer.port]
+                    self.server_addr = [str(host.host), host.port]
+                else:
+                    self.client_addr = None
+                    self.server_addr = None
+                if server.proxy_forwarded_address_header:
+                    self.client_addr, self.client_scheme = parse_x_forwarded_for(
+                        dict(clean_headers),
+                        server.proxy_forwarded_address_header,
+                        server.proxy_forwarded_port_header,
+                        server.proxy_forwarded_proto_header,
+                        self.client_addr,
+                    )
+                subprotocols = []
+                for header, value in clean_headers:
+                    if header == b"sec-websocket-protocol":
+                        subprotocols = [
+                            x.strip() for x in unquote(value.decode("ascii")).split(",")
+                        ]
+                self.path = request.path.encode("ascii")
+                queue = server.create_application(
+                    self,
+                    {
+                        "type": "websocket",
+                        "path": unquote(self.path.decode("ascii")),
+                        "raw_path": self.path,
+                        "root_path": self.root_path,
+                        "headers": clean_headers,
+                        "query_string": self._raw_query_string,  # passed by the HTTP side
+                        "client": self.client_addr,
+                        "server": self.server_addr,
+                        "subprotocols": subprotocols,
+                    },
+                )
+                if queue is not None:
+                    self.application_queue = queue
+                    queue.put_nowait({"type": "websocket.connect"})
+            except Exception:
+                logger.error(traceback.format_exc())
+                raise
+            self.handshake_deferred = defer.Deferred()
+            return self.handshake_deferred
+
+        def onOpen(self) -> None:
+            """daphne's `onOpen` logs `connected`, which this server leaves out."""
 
         def processHandshake(self) -> None:
             """An ordinary opening handshake with less work (`process_ordinary_handshake`);

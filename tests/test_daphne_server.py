@@ -495,6 +495,119 @@ def test_the_handshakes_answer_leaves_with_the_first_frame() -> None:
     ]
 
 
+def test_the_chats_onconnect_starts_the_application_as_daphnes_does() -> None:
+    """Requests through daphne's `onConnect` (and its `applicationCreateWorked`) and through
+    the chat's: the same scope, the same state on the protocol, the same first event."""
+    out = _in_a_fresh_process(
+        "import json\n"
+        "from autobahn.websocket.types import ConnectionRequest\n"
+        "from daphne.ws_protocol import WebSocketFactory, WebSocketProtocol\n"
+        "from twisted.internet.address import IPv4Address, IPv6Address, UNIXAddress\n"
+        "from twisted.internet.defer import Deferred\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "class Queue(list):\n"
+        "    put_nowait = list.append\n"
+        "class Server:\n"
+        "    root_path = ''\n"
+        "    proxy_forwarded_address_header = None\n"
+        "    proxy_forwarded_port_header = proxy_forwarded_proto_header = None\n"
+        "    def __init__(self):\n"
+        "        self.scopes, self.logged = [], []\n"
+        "    def protocol_connected(self, protocol): self.connected = True\n"
+        "    def create_application(self, protocol, scope):\n"
+        "        self.scopes.append(scope)\n"
+        "        return Queue()\n"
+        "    def log_action(self, *args): self.logged.append(args[1])\n"
+        "CASES = {\n"
+        "  'plain': ({'host': 'h:1', 'origin': 'http://h:1', 'cookie': 'a=b'}, {}, 4),\n"
+        "  'root path, underscore': ({'Daphne-Root-Path': '/p%20x', 'x_evil': '1'}, {}, 4),\n"
+        "  'subprotocols': ({'sec-websocket-protocol': 'chat, v2'}, {}, 4),\n"
+        "  'behind a proxy': ({'x-forwarded-for': '10.1.2.3', 'x-forwarded-port': '80'},\n"
+        "     {'proxy_forwarded_address_header': 'X-Forwarded-For',\n"
+        "      'proxy_forwarded_port_header': 'X-Forwarded-Port'}, 4),\n"
+        "  'IPv6': ({'host': '[::1]:1'}, {}, 6),\n"
+        "  'Unix socket': ({'host': 'h'}, {'root_path': '/r'}, 0),\n"
+        "}\n"
+        "def connect(methods, headers, options, family):\n"
+        "    on_connect, on_open = methods\n"
+        "    server = Server()\n"
+        "    vars(server).update(options)\n"
+        "    factory = WebSocketFactory(server, server='Daphne')\n"
+        "    protocol = server_class.websocket_protocol()\n"
+        "    protocol.factory = factory\n"
+        "    if family == 4:\n"
+        "        peer, host = IPv4Address('TCP', '1.2.3.4', 5), IPv4Address('TCP', '5.6.7.8', 80)\n"
+        "    elif family == 6:\n"
+        "        peer, host = IPv6Address('TCP', '::1', 5), IPv6Address('TCP', '::1', 80)\n"
+        "    else:\n"
+        "        peer = host = UNIXAddress('/tmp/s')\n"
+        "    protocol.transport = StringTransport(hostAddress=host, peerAddress=peer)\n"
+        "    protocol._raw_query_string = b'nick=Ana'\n"
+        "    request = ConnectionRequest(\n"
+        "        'peer', headers, 'h', '/ws/chat%20x/', {}, 13, '', [], [])\n"
+        "    answer = on_connect(protocol, request)\n"
+        "    on_open(protocol)\n"
+        "    state = {k: repr(getattr(protocol, k, None)) for k in (\n"
+        "        'root_path', 'clean_headers', 'client_addr', 'server_addr', 'client_scheme',\n"
+        "        'path', 'protocol_to_accept', 'application_queue')}\n"
+        "    state['request'] = protocol.request is request\n"
+        "    state['answer'] = type(answer).__name__, answer is protocol.handshake_deferred\n"
+        "    state['opened'] = protocol.socket_opened <= protocol.last_ping\n"
+        "    state['connected'] = server.connected\n"
+        "    return [repr(s) for s in server.scopes], state, server.logged\n"
+        "for name, (headers, options, family) in CASES.items():\n"
+        "    chat = server_class.websocket_protocol\n"
+        "    daphnes = connect((WebSocketProtocol.onConnect, WebSocketProtocol.onOpen),\n"
+        "        headers, options, family)\n"
+        "    ours = connect((chat.onConnect, chat.onOpen), headers, options, family)\n"
+        "    print(json.dumps([name, daphnes[:2] == ours[:2], daphnes[2], ours[2],\n"
+        "        ours[1]['application_queue']]))\n"
+    )
+    results = [json.loads(line) for line in out.splitlines()]
+    # daphne logged `connecting` and `connected`, which the chat's server drops anyway.
+    assert results == [
+        [name, True, ["connecting", "connected"], [], "[{'type': 'websocket.connect'}]"]
+        for name in (
+            "plain",
+            "root path, underscore",
+            "subprotocols",
+            "behind a proxy",
+            "IPv6",
+            "Unix socket",
+        )
+    ]
+
+
+def test_the_chats_onconnect_fails_the_handshake_when_the_application_cannot_start() -> None:
+    out = _in_a_fresh_process(
+        "from autobahn.websocket.types import ConnectionRequest\n"
+        "from daphne.ws_protocol import WebSocketFactory\n"
+        "from twisted.internet.address import IPv4Address\n"
+        "from twisted.internet.testing import StringTransport\n"
+        "from chat.daphne_server import build_server_class\n"
+        "server_class = build_server_class(max_backlog=0, grace=0, fast_write=True)\n"
+        "class Server:\n"
+        "    root_path = ''\n"
+        "    proxy_forwarded_address_header = None\n"
+        "    def protocol_connected(self, protocol): pass\n"
+        "    def create_application(self, protocol, scope): raise RuntimeError('no app')\n"
+        "protocol = server_class.websocket_protocol()\n"
+        "protocol.factory = WebSocketFactory(Server(), server='Daphne')\n"
+        "address = IPv4Address('TCP', '1.2.3.4', 5)\n"
+        "protocol.transport = StringTransport(hostAddress=address, peerAddress=address)\n"
+        "protocol._raw_query_string = b''\n"
+        "try:\n"
+        "    protocol.onConnect(ConnectionRequest('p', {}, 'h', '/', {}, 13, '', [], []))\n"
+        "except RuntimeError as exc:\n"
+        "    print('raised', exc)\n"
+    )
+    # autobahn turns an exception of onConnect into a failed handshake (500); daphne's
+    # left the handshake waiting for the open-handshake timeout.
+    assert out.splitlines()[-1] == "raised no app"
+
+
 def test_the_fast_handshake_is_daphnes_factory_when_switched_off() -> None:
     out = _in_a_fresh_process(
         "from daphne.http_protocol import HTTPFactory\n"
