@@ -609,6 +609,11 @@ _KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123
 # Headers autobahn reads once each in an opening handshake; any of them repeated (joined by
 # parseHttpHeader) sends the request through autobahn's own checks.
 _ONCE = ("host", "upgrade", "connection", "sec-websocket-version", "sec-websocket-key")
+_ONCE_EACH = (1,) * len(_ONCE)
+# autobahn's reading of the Origin values seen (`_url_to_origin`: a scheme, host and port, or
+# "null"), a page's handful; bounded against a flood of made-up ones.
+_ORIGINS: dict[str, Any] = {}
+_MAX_ORIGINS = 256
 
 
 @dataclass(frozen=True, slots=True)
@@ -658,16 +663,23 @@ def ordinary_handshake(data: bytes) -> OrdinaryHandshake | None:
     # urlparse would find a netloc (`//`), path parameters (`;`) or a fragment (`#`).
     if not uri.startswith("/") or uri.startswith("//") or ";" in uri or "#" in uri:
         return None
-    if any(counts.get(name) != 1 for name in _ONCE) or "sec-websocket-protocol" in headers:
+    if tuple(map(counts.get, _ONCE)) != _ONCE_EACH or "sec-websocket-protocol" in headers:
         return None
     host = headers["host"].strip()
     if ":" in host and not host.endswith("]"):
         host, port = host.rsplit(":", 1)
         if not port.strip().isdigit() or not port.isascii():
             return None
-    if "websocket" not in (u.strip().lower() for u in headers["upgrade"].split(",")):
+    # A browser's values first (one token each), then autobahn's reading of a list.
+    upgrade = headers["upgrade"]
+    if upgrade.lower() != "websocket" and "websocket" not in (
+        u.strip().lower() for u in upgrade.split(",")
+    ):
         return None
-    if "upgrade" not in (c.strip().lower() for c in headers["connection"].split(",")):
+    connection = headers["connection"]
+    if connection.lower() != "upgrade" and "upgrade" not in (
+        c.strip().lower() for c in connection.split(",")
+    ):
         return None
     if headers["sec-websocket-version"].strip() != "13":
         return None
@@ -679,10 +691,15 @@ def ordinary_handshake(data: bytes) -> OrdinaryHandshake | None:
         if counts["origin"] != 1:
             return None
         origin = headers["origin"].strip()
-        try:
-            origin_tuple = _url_to_origin(origin)  # type: ignore[no-untyped-call]
-        except Exception:
-            return None
+        origin_tuple = _ORIGINS.get(origin)
+        if origin_tuple is None:
+            try:
+                origin_tuple = _url_to_origin(origin)  # type: ignore[no-untyped-call]
+            except Exception:
+                return None
+            if len(_ORIGINS) >= _MAX_ORIGINS:
+                _ORIGINS.clear()
+            _ORIGINS[origin] = origin_tuple
     extensions = headers.get("sec-websocket-extensions")
     if extensions is not None and counts["sec-websocket-extensions"] != 1:
         return None

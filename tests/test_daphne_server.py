@@ -608,6 +608,23 @@ def test_the_chats_onconnect_fails_the_handshake_when_the_application_cannot_sta
     assert out.splitlines()[-1] == "raised no app"
 
 
+def test_the_origins_read_are_remembered_within_a_bound() -> None:
+    from chat import daphne_server
+
+    daphne_server._ORIGINS.clear()
+    for n in range(daphne_server._MAX_ORIGINS + 44):
+        origin = f"http://site{n}.example:8{n % 10}"
+        handshake = daphne_server.ordinary_handshake(
+            _upgrade(b"X-N: 1").replace(
+                b"Origin: http://127.0.0.1:8000", b"Origin: " + origin.encode()
+            )
+        )
+        assert handshake is not None
+        assert handshake.origin_tuple == ("http", f"site{n}.example", 8 * 10 + n % 10)
+        assert len(daphne_server._ORIGINS) <= daphne_server._MAX_ORIGINS
+    assert daphne_server.ordinary_handshake(_upgrade()).origin_tuple == ("http", "127.0.0.1", 8000)
+
+
 def test_the_fast_handshake_is_daphnes_factory_when_switched_off() -> None:
     out = _in_a_fresh_process(
         "from daphne.http_protocol import HTTPFactory\n"
