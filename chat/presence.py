@@ -100,15 +100,19 @@ class OnlineView:
 
     def put(self, session: str, nick: str) -> None:
         """Add a session, or change its nickname."""
-        entry = self._entries.get(session)
-        if entry is not None:
-            if entry["nick"] == nick:
+        old = self._entries.get(session)
+        if old is not None:
+            if old["nick"] == nick:
                 return
-            self._discard((entry["nick"].casefold(), session))
+            self._discard((old["nick"].casefold(), session))
         key = (nick.casefold(), session)
         self._order.add(key)
-        self._entries[session] = protocol.OnlineEntry(session, nick)
-        self._changed_at(self._order.bisect_left(key))
+        entry = self._entries[session] = protocol.OnlineEntry(session, nick)
+        index = self._order.bisect_left(key)
+        if old is None and self._page is not None:
+            self._added_at(index, entry)
+        else:
+            self._changed_at(index)
 
     def remove(self, session: str) -> None:
         """Remove a session (nothing if it is not there)."""
@@ -133,6 +137,18 @@ class OnlineView:
     def _discard(self, key: tuple[str, str]) -> None:
         self._changed_at(self._order.bisect_left(key))
         self._order.remove(key)
+
+    def _added_at(self, index: int, entry: protocol.OnlineEntry) -> None:
+        # A join inside the cached page is spliced into it (a reconnect storm's joins land
+        # in the first page often, and rebuilding it from the sorted keys cost a Python step
+        # per entry); it enters the page encoded, so the page encodes as a join of texts.
+        assert self._page is not None
+        limit = self._page_limit
+        if limit and index >= limit:
+            return
+        protocol.entry_text(entry)
+        page = self._page[:index] + (entry,) + self._page[index:]
+        self._page = page[:limit] if limit else page
 
     def _changed_at(self, index: int) -> None:
         # A change past the cached page leaves it as it is; one inside it (or anywhere while

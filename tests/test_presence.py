@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 
 import pytest
 import redis.asyncio as aioredis
@@ -461,3 +462,42 @@ async def test_a_rename_made_while_a_broadcast_is_on_its_way_is_broadcast_too(
         other = trackers(request.getfixturevalue("redis_url"))
         await other.refresh()
         assert {"session": "ana", "nick": "Ana Clara"} in other.online()
+
+
+@pytest.mark.parametrize("limit", [0, 1, 5, 40])
+def test_joins_spliced_into_the_page_give_the_page_a_rebuild_gives(limit):
+    """Joins, renames and leaves in a random order: the cached page (joins spliced in) is
+    always the page built afresh from the sorted list, its entries encoded."""
+    rng = random.Random(limit)
+    view = presence.OnlineView()
+    sessions = [f"s{n}" for n in range(60)]
+    for step in range(400):
+        session = rng.choice(sessions)
+        if rng.random() < 0.2:
+            view.remove(session)
+        else:
+            view.put(
+                session,
+                rng.choice(["Ana", "ana", "Bo", "Cy", "Dee", "émile", "Zed"]) + str(step % 7),
+            )
+        page = view.page(limit)
+        fresh = presence.OnlineView()
+        for entry in view.entries():
+            fresh.put(entry["session"], entry["nick"])
+        assert [dict(e) for e in page.entries] == [dict(e) for e in fresh.page(limit).entries]
+        assert page.count == len(view.entries())
+        assert protocol.encode_entries(page.entries) == protocol.encode(
+            [dict(e) for e in page.entries]
+        )
+
+
+def test_an_entry_that_joins_the_page_is_encoded_once_there():
+    view = presence.OnlineView()
+    view.put("s1", "Bo")
+    first = view.page(10)
+    protocol.encode_entries(first.entries)
+    view.put("s2", "Ana")  # sorts first: spliced into the cached page
+    page = view.page(10)
+    assert [e["nick"] for e in page.entries] == ["Ana", "Bo"]
+    assert page.entries[1] is first.entries[0]
+    assert all(e.text is not None for e in page.entries)  # joined as texts, no call each
