@@ -4,12 +4,17 @@ every sender of a batch, and a connection that comes back after it broke."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
+import psycopg
 import pytest
 from asgiref.sync import sync_to_async
 from django.db import connection
+from django.db import connection as django_connection
+from psycopg.waiting import READY_W, WAIT_W
 
 from chat import pg_store, writer
 from chat.models import Message
@@ -144,3 +149,99 @@ async def test_the_writer_stores_from_the_loop_when_it_is_on(settings) -> None:
     assert store._connection is None
     settings.CHAT_ASYNC_WRITER = False
     assert not pg_store.enabled()
+
+
+# --- the loop connection's wait (pg_store.LoopConnection) -------------------------------------
+
+
+def _readers(loop: asyncio.AbstractEventLoop, fileno: int) -> int:
+    """How many readers the loop has for `fileno` (0 or 1)."""
+    selector = loop._selector  # type: ignore[attr-defined]
+    key = selector.get_map().get(fileno)
+    return int(key is not None and key.data[0] is not None)
+
+
+async def test_statements_on_the_loop_connection_keep_one_reader_registered(store) -> None:
+    for n in range(20):
+        [(frame, created)] = await store.store_many([item(f"n{n}", f"k{n}")])
+        assert created and frame["body"] == f"n{n}"
+    connection = store._connection
+    assert isinstance(connection, pg_store.LoopConnection)
+    loop = asyncio.get_running_loop()
+    assert connection._watched == (loop, connection.pgconn.socket)
+    assert _readers(loop, connection.pgconn.socket) == 1
+    await store.aclose()
+    assert connection._watched is None
+
+
+async def test_an_idle_connection_the_server_ends_is_not_watched_and_is_replaced(store) -> None:
+    await store.store_many([item("first", None)])
+    connection = store._connection
+    assert isinstance(connection, pg_store.LoopConnection)
+    fileno = connection.pgconn.socket
+
+    def terminate(pid: int) -> None:
+        with django_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
+
+    await sync_to_async(terminate)(connection.info.backend_pid)
+    # The server's goodbye makes the idle socket readable with nobody waiting: the reader
+    # goes, so the loop does not call it on every turn.
+    loop = asyncio.get_running_loop()
+    for _ in range(100):
+        if connection._watched is None:
+            break
+        await asyncio.sleep(0.01)
+    assert connection._watched is None
+    assert _readers(loop, fileno) == 0
+    with pytest.raises(psycopg.OperationalError):
+        await store.store_many([item("lost", "g1")])
+    [(frame, created)] = await store.store_many([item("lost", "g1")])
+    assert created and frame["body"] == "lost"
+
+
+async def test_a_statement_cancelled_half_way_closes_the_connection(store) -> None:
+    await store.store_many([item("first", None)])
+    connection = store._connection
+    assert isinstance(connection, pg_store.LoopConnection)
+    fileno = connection.pgconn.socket
+    pid = connection.info.backend_pid
+    task = asyncio.ensure_future(connection.execute("SELECT pg_sleep(10)"))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert connection.closed
+    assert _readers(asyncio.get_running_loop(), fileno) == 0
+    [(frame, created)] = await store.store_many([item("after", "a1")])
+    assert created and frame["body"] == "after"
+    assert store._connection is not connection
+
+    def terminate() -> None:
+        # The server runs the sleep to its end unless told: the test database must drop.
+        with django_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(%s, 10000)", [pid])
+
+    await sync_to_async(terminate)()
+
+
+async def test_a_wait_with_a_timeout_is_psycopgs_own(store, monkeypatch) -> None:
+    await store.store_many([item("first", None)])
+    connection = store._connection
+    assert isinstance(connection, pg_store.LoopConnection)
+    used = []
+    original = psycopg.AsyncConnection.wait
+
+    async def spy(self, gen, interval=0.1, timeout=None):  # type: ignore[no-untyped-def]
+        used.append(timeout)
+        return await original(self, gen, interval=interval, timeout=timeout)
+
+    def writable() -> Any:
+        ready = yield WAIT_W
+        return ready
+
+    monkeypatch.setattr(psycopg.AsyncConnection, "wait", spy)
+    assert await connection.wait(writable(), timeout=5.0) == READY_W
+    assert await connection.wait(writable()) == READY_W
+    # Only the wait with a timeout went to psycopg's method.
+    assert used == [5.0]
