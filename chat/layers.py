@@ -39,6 +39,7 @@ from redis import asyncio as aioredis
 from chat import metrics
 from chat.entropy import POOL
 from chat.queues import LightQueue
+from chat.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
@@ -51,6 +52,9 @@ GroupFilter = Callable[[dict[str, Any]], bool]
 # Longest wait between reconnection attempts: every worker is subscribed again within about
 # this long after Redis returns.
 MAX_RETRY_DELAY = 2.0
+# Seconds of quiet before the subscription sends a PING, and again before it takes the
+# connection for dead and subscribes again (chat.subscription).
+IDLE_PING = 5.0
 
 
 class LayerUnavailable(ConnectionError):
@@ -80,9 +84,9 @@ class _LoopLayer:
         self.subscribed_tasks: set[asyncio.Future[None]] = set()
         url, kwargs = _redis_kwargs(parent.host)
         self.redis = aioredis.Redis.from_url(url, **kwargs)
-        # The subscriber blocks on reads, so it has no socket timeout; health checks (PING
-        # when idle) find a dead connection instead.
-        sub_kwargs = {**kwargs, "socket_timeout": None, "health_check_interval": 10}
+        # The subscriber blocks on reads, so it has no socket timeout; its own health checks
+        # (PING when idle, chat.subscription) find a dead connection instead.
+        sub_kwargs = {**kwargs, "socket_timeout": None}
         self.sub_redis = aioredis.Redis.from_url(url, **sub_kwargs)
         self.connected = asyncio.Event()
         self.callbacks: asyncio.Future[None] | None = None
@@ -102,10 +106,13 @@ class _LoopLayer:
         delay = 0.1
         first = True
         while True:
-            pubsub = self.sub_redis.pubsub(ignore_subscribe_messages=True)
+            subscription = Subscription(self.sub_redis, idle_ping=IDLE_PING)
             try:
-                await pubsub.psubscribe(self.group_pattern)
-                await pubsub.subscribe(self.worker_key(self.worker))
+                await subscription.open(
+                    patterns=[self.group_pattern],
+                    channels=[self.worker_key(self.worker)],
+                    on_message=self._deliver,
+                )
                 self.connected.set()
                 for callback in list(self.subscribe_callbacks):
                     self._run_subscribed(callback, first)
@@ -119,11 +126,7 @@ class _LoopLayer:
                     self.callbacks = asyncio.ensure_future(self.parent.run_reconnect_callbacks())
                 first = False
                 delay = 0.1
-                while True:
-                    # A bounded wait, so that health checks (PING) run on a quiet connection.
-                    message = await pubsub.get_message(timeout=5.0)
-                    if message is not None:
-                        await self._deliver(message)
+                await subscription.run(self._deliver)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
@@ -139,7 +142,7 @@ class _LoopLayer:
                 delay = min(delay * 2, MAX_RETRY_DELAY)
             finally:
                 with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                    await subscription.close()
 
     def _run_subscribed(self, callback: SubscribeCallback, first: bool) -> None:
         # In a task: the callbacks may wait (e.g. on the database), and delivery must not.
@@ -147,8 +150,10 @@ class _LoopLayer:
         self.subscribed_tasks.add(task)
         task.add_done_callback(self.subscribed_tasks.discard)
 
-    async def _deliver(self, raw: dict[str, Any]) -> None:
-        channel = raw["channel"].decode()
+    def _deliver(self, channel_bytes: bytes, data: bytes) -> None:
+        """One message of the subscription: a group's to its local members, a channel's to
+        its queue."""
+        channel = channel_bytes.decode()
         prefix = self.parent.prefix
         if channel.startswith(f"{prefix}:g:"):
             group = channel[len(prefix) + 3 :]
@@ -156,13 +161,13 @@ class _LoopLayer:
             gate = self.filters.get(group)
             if not members and gate is None:
                 return
-            message = msgpack.unpackb(raw["data"])
+            message = msgpack.unpackb(data)
             if gate is not None and not gate(message):
                 return
             if members:
                 self.fan_out(members, message)
         else:
-            name, message = msgpack.unpackb(raw["data"])
+            name, message = msgpack.unpackb(data)
             self._put(name, message)
 
     def fan_out(self, members: set[str], message: dict[str, Any]) -> None:

@@ -394,7 +394,6 @@ USED_WITHOUT_IMPORT = {
     "websockets": "uvicorn's WebSocket implementation (--ws websockets-sansio)",
     "python-json-logger": "LOGGING names its formatter (DJANGO_LOG_FORMAT=json)",
     "brotli": "servestatic compresses static files with it at collectstatic",
-    "hiredis": "redis-py parses replies with it when it is installed (chat.layers)",
 }
 
 
