@@ -5,6 +5,7 @@ connection, and a connection that stops answering or is closed is reported."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -42,6 +43,19 @@ async def _open(
     return subscription
 
 
+@contextlib.asynccontextmanager
+async def _running(
+    subscription: Subscription, got: list[tuple[bytes, bytes]]
+) -> AsyncIterator[asyncio.Future[None]]:
+    """The subscription delivering into `got` in a task; stopped and closed after."""
+    runner = asyncio.ensure_future(subscription.run(lambda c, d: got.append((c, d))))
+    try:
+        yield runner
+    finally:
+        runner.cancel()
+        await subscription.close()
+
+
 async def _until(condition, seconds: float = 5.0) -> None:  # type: ignore[no-untyped-def]
     for _ in range(int(seconds / 0.01)):
         if condition():
@@ -55,8 +69,7 @@ async def test_messages_of_the_pattern_and_the_channel_arrive_in_order(clients) 
     got: list[tuple[bytes, bytes]] = []
     subscription = await _open(sub, got)
     # open() returned: both subscriptions are confirmed, so nothing published now is lost.
-    runner = asyncio.ensure_future(subscription.run(lambda c, d: got.append((c, d))))
-    try:
+    async with _running(subscription, got):
         group = f"{REDIS_PREFIX}:sub:g:lobby"
         assert await pub.publish(group, b"\x00one") == 1
         assert await pub.publish(CHANNEL, b"two")
@@ -68,9 +81,6 @@ async def test_messages_of_the_pattern_and_the_channel_arrive_in_order(clients) 
             (CHANNEL.encode(), b"two"),
             (group.encode(), b"three"),
         ]
-    finally:
-        runner.cancel()
-        await subscription.close()
 
 
 async def test_many_messages_in_one_read_are_each_delivered(clients) -> None:
@@ -86,8 +96,7 @@ async def test_many_messages_in_one_read_are_each_delivered(clients) -> None:
         return await read()
 
     subscription._read = counted  # type: ignore[method-assign]
-    runner = asyncio.ensure_future(subscription.run(lambda c, d: got.append((c, d))))
-    try:
+    async with _running(subscription, got):
         group = f"{REDIS_PREFIX}:sub:g:lobby"
         async with pub.pipeline(transaction=False) as pipe:
             for n in range(500):
@@ -96,25 +105,18 @@ async def test_many_messages_in_one_read_are_each_delivered(clients) -> None:
         await _until(lambda: len(got) == 500)
         assert [int(data) for _, data in got] == list(range(500))
         assert reads < 500, "messages that arrived together were read together"
-    finally:
-        runner.cancel()
-        await subscription.close()
 
 
 async def test_a_quiet_connection_is_pinged_and_stays_open(clients) -> None:
     sub, pub = clients
     got: list[tuple[bytes, bytes]] = []
     subscription = await _open(sub, got, idle_ping=0.1)
-    runner = asyncio.ensure_future(subscription.run(lambda c, d: got.append((c, d))))
-    try:
+    async with _running(subscription, got) as runner:
         # Five quiet periods: each ping's answer keeps the connection for another.
         await asyncio.sleep(0.5)
         assert not runner.done()
         assert await pub.publish(CHANNEL, b"still here") == 1
         await _until(lambda: got == [(CHANNEL.encode(), b"still here")])
-    finally:
-        runner.cancel()
-        await subscription.close()
 
 
 async def test_a_connection_that_stops_answering_is_reported(clients) -> None:
