@@ -110,10 +110,11 @@ async def test_many_messages_in_one_read_are_each_delivered(clients) -> None:
 async def test_a_quiet_connection_is_pinged_and_stays_open(clients) -> None:
     sub, pub = clients
     got: list[tuple[bytes, bytes]] = []
-    subscription = await _open(sub, got, idle_ping=0.1)
+    # Quiet periods long enough for a loaded machine to answer each ping within one.
+    subscription = await _open(sub, got, idle_ping=0.5)
     async with _running(subscription, got) as runner:
-        # Five quiet periods: each ping's answer keeps the connection for another.
-        await asyncio.sleep(0.5)
+        # Three quiet periods: each ping's answer keeps the connection for another.
+        await asyncio.sleep(1.6)
         assert not runner.done()
         assert await pub.publish(CHANNEL, b"still here") == 1
         await _until(lambda: got == [(CHANNEL.encode(), b"still here")])
@@ -123,10 +124,11 @@ async def test_a_connection_that_stops_answering_is_reported(clients) -> None:
     sub, pub = clients
     subscription = await _open(sub, [], idle_ping=0.1)
     try:
-        # Redis holds every client's commands (the ping's answer too) for a second.
-        await pub.execute_command("CLIENT", "PAUSE", "1000", "ALL")
+        # Redis holds every client's commands (the ping's answer too) for up to two seconds:
+        # every client of this Redis waits about a second, which a sequential suite allows.
+        await pub.execute_command("CLIENT", "PAUSE", "2000", "ALL")
         with pytest.raises(RedisConnectionError, match="PING"):
-            await asyncio.wait_for(subscription.run(lambda c, d: None), 0.9)
+            await asyncio.wait_for(subscription.run(lambda c, d: None), 1.8)
     finally:
         await pub.execute_command("CLIENT", "UNPAUSE")
         await subscription.close()
