@@ -1,0 +1,179 @@
+"""The loop connection's wait (chat.pg_store.LoopConnection) driven by psycopg-style
+generators over a socket pair: no database, so it runs in every test run. The PostgreSQL
+run drives it with real statements (tests/test_pg_store.py)."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg.pq import ConnStatus
+from psycopg.waiting import READY_R, READY_W, WAIT_R, WAIT_RW, WAIT_W
+
+from chat.pg_store import LoopConnection
+
+
+class FakePGconn:
+    """What the wait reads of psycopg's PGconn: the socket, the status, `finish`."""
+
+    def __init__(self, fileno: int) -> None:
+        self.socket = fileno
+        self.status = ConnStatus.OK
+        self.finished = False
+
+    def finish(self) -> None:
+        self.finished = True
+        self.status = ConnStatus.BAD
+
+
+@pytest.fixture
+def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+    ours, theirs = socket.socketpair()
+    ours.setblocking(False)
+    theirs.setblocking(False)
+    yield ours, theirs
+    ours.close()
+    theirs.close()
+
+
+@pytest.fixture
+def connection_on() -> Iterator[Any]:
+    """Loop connections over a socket, each closed after the test (psycopg warns when a
+    connection it made is collected open)."""
+    made: list[Any] = []
+
+    def make(sock: socket.socket) -> Any:
+        connection: Any = LoopConnection.__new__(LoopConnection)
+        connection.pgconn = FakePGconn(sock.fileno())
+        made.append(connection)
+        return connection
+
+    yield make
+    for connection in made:
+        connection._unwatch()
+        connection.pgconn.finish()
+
+
+def readers(fileno: int) -> int:
+    loop = asyncio.get_running_loop()
+    key = loop._selector.get_map().get(fileno)  # type: ignore[attr-defined]
+    return int(key is not None and key.data[0] is not None)
+
+
+def steps(*states: int) -> Any:
+    """A generator that waits for each state in turn and returns what it was told."""
+    told = []
+    for state in states:
+        told.append((yield state))
+    return told
+
+
+async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(pair, connection_on) -> None:
+    ours, theirs = pair
+    connection = connection_on(ours)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, theirs.send, b"x")
+    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert readers(ours.fileno()) == 1
+    ours.recv(10)
+    # The next statement's wait finds its reader in place.
+    loop.call_later(0.05, theirs.send, b"y")
+    assert await connection.wait(steps(WAIT_R, WAIT_R), interval=0.1) == [READY_R, READY_R]
+    assert readers(ours.fileno()) == 1
+    await connection.close()
+    assert readers(ours.fileno()) == 0
+    assert connection._watched is None
+
+
+async def test_a_writable_socket_is_answered_without_the_loop(pair, connection_on) -> None:
+    ours, _ = pair
+    connection = connection_on(ours)
+    assert await connection.wait(steps(WAIT_W, WAIT_W)) == [READY_W, READY_W]
+    assert readers(ours.fileno()) == 0
+
+
+async def test_a_full_socket_is_waited_for_then_written(pair, connection_on) -> None:
+    ours, theirs = pair
+    connection = connection_on(ours)
+    with pytest.raises(BlockingIOError):
+        while True:
+            ours.send(b"z" * 65536)
+
+    def drain() -> None:
+        with pytest.raises(BlockingIOError):
+            while True:
+                theirs.recv(65536)
+
+    asyncio.get_running_loop().call_later(0.05, drain)
+    assert await connection.wait(steps(WAIT_W)) == [READY_W]
+    loop = asyncio.get_running_loop()
+    key = loop._selector.get_map().get(ours.fileno())  # type: ignore[attr-defined]
+    assert key is None, "the one-off writer is removed"
+
+
+async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(pair, connection_on) -> None:
+    ours, theirs = pair
+    connection = connection_on(ours)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, theirs.send, b"x")
+    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    # Readable and writable at once: answered at once, the kept reader left alone.
+    assert await connection.wait(steps(WAIT_RW)) == [READY_R | READY_W]
+    ours.recv(10)
+    loop.call_later(0.05, theirs.send, b"y")
+    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert readers(ours.fileno()) == 1
+    await connection.close()
+
+
+async def test_readable_with_nobody_waiting_stops_the_watch(pair, connection_on) -> None:
+    ours, theirs = pair
+    connection = connection_on(ours)
+    loop = asyncio.get_running_loop()
+    loop.call_later(0.05, theirs.send, b"x")
+    await connection.wait(steps(WAIT_R))
+    # Left unread (a notice, a server's goodbye): the reader goes instead of firing forever.
+    await asyncio.sleep(0.05)
+    assert connection._watched is None
+    assert readers(ours.fileno()) == 0
+    # The next wait watches again.
+    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert readers(ours.fileno()) == 1
+    await connection.close()
+
+
+async def test_a_cancelled_wait_closes_the_connection(pair, connection_on) -> None:
+    ours, _ = pair
+    connection = connection_on(ours)
+    task = asyncio.ensure_future(connection.wait(steps(WAIT_R)))
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert connection.pgconn.finished
+    assert connection.closed
+    assert readers(ours.fileno()) == 0
+
+
+async def test_a_socket_error_is_psycopgs_operational_error(pair, connection_on) -> None:
+    ours, _ = pair
+    connection = connection_on(ours)
+
+    def broken() -> Any:
+        yield WAIT_W
+        raise ConnectionResetError("reset by peer")
+
+    with pytest.raises(psycopg.OperationalError, match="socket closed"):
+        await connection.wait(broken())
+    assert readers(ours.fileno()) == 0
+
+
+async def test_a_generator_that_needs_no_wait_returns_at_once(pair, connection_on) -> None:
+    ours, _ = pair
+    connection = connection_on(ours)
+    assert await connection.wait(steps()) == []
+    assert connection._watched is None
