@@ -31,7 +31,7 @@ class FakePGconn:
 
 
 @pytest.fixture
-def pair() -> Iterator[tuple[socket.socket, socket.socket]]:
+def socket_pair() -> Iterator[tuple[socket.socket, socket.socket]]:
     ours, theirs = socket.socketpair()
     ours.setblocking(False)
     theirs.setblocking(False)
@@ -72,8 +72,10 @@ def steps(*states: int) -> Any:
     return told
 
 
-async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(pair, connection_on) -> None:
-    ours, theirs = pair
+async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(
+    socket_pair, connection_on
+) -> None:
+    ours, theirs = socket_pair
     connection = connection_on(ours)
     loop = asyncio.get_running_loop()
     loop.call_later(0.05, theirs.send, b"x")
@@ -89,15 +91,15 @@ async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(pair, connec
     assert connection._watched is None
 
 
-async def test_a_writable_socket_is_answered_without_the_loop(pair, connection_on) -> None:
-    ours, _ = pair
+async def test_a_writable_socket_is_answered_without_the_loop(socket_pair, connection_on) -> None:
+    ours, _ = socket_pair
     connection = connection_on(ours)
     assert await connection.wait(steps(WAIT_W, WAIT_W)) == [READY_W, READY_W]
     assert readers(ours.fileno()) == 0
 
 
-async def test_a_full_socket_is_waited_for_then_written(pair, connection_on) -> None:
-    ours, theirs = pair
+async def test_a_full_socket_is_waited_for_then_written(socket_pair, connection_on) -> None:
+    ours, theirs = socket_pair
     connection = connection_on(ours)
     with pytest.raises(BlockingIOError):
         while True:
@@ -115,8 +117,10 @@ async def test_a_full_socket_is_waited_for_then_written(pair, connection_on) -> 
     assert key is None, "the one-off writer is removed"
 
 
-async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(pair, connection_on) -> None:
-    ours, theirs = pair
+async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(
+    socket_pair, connection_on
+) -> None:
+    ours, theirs = socket_pair
     connection = connection_on(ours)
     loop = asyncio.get_running_loop()
     loop.call_later(0.05, theirs.send, b"x")
@@ -130,8 +134,8 @@ async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(pair, connecti
     await connection.close()
 
 
-async def test_readable_with_nobody_waiting_stops_the_watch(pair, connection_on) -> None:
-    ours, theirs = pair
+async def test_readable_with_nobody_waiting_stops_the_watch(socket_pair, connection_on) -> None:
+    ours, theirs = socket_pair
     connection = connection_on(ours)
     loop = asyncio.get_running_loop()
     loop.call_later(0.05, theirs.send, b"x")
@@ -146,8 +150,8 @@ async def test_readable_with_nobody_waiting_stops_the_watch(pair, connection_on)
     await connection.close()
 
 
-async def test_a_cancelled_wait_closes_the_connection(pair, connection_on) -> None:
-    ours, _ = pair
+async def test_a_cancelled_wait_closes_the_connection(socket_pair, connection_on) -> None:
+    ours, _ = socket_pair
     connection = connection_on(ours)
     task = asyncio.ensure_future(connection.wait(steps(WAIT_R)))
     await asyncio.sleep(0.05)
@@ -159,8 +163,8 @@ async def test_a_cancelled_wait_closes_the_connection(pair, connection_on) -> No
     assert readers(ours.fileno()) == 0
 
 
-async def test_a_socket_error_is_psycopgs_operational_error(pair, connection_on) -> None:
-    ours, _ = pair
+async def test_a_socket_error_is_psycopgs_operational_error(socket_pair, connection_on) -> None:
+    ours, _ = socket_pair
     connection = connection_on(ours)
 
     def broken() -> Any:
@@ -172,8 +176,8 @@ async def test_a_socket_error_is_psycopgs_operational_error(pair, connection_on)
     assert readers(ours.fileno()) == 0
 
 
-async def test_a_generator_that_needs_no_wait_returns_at_once(pair, connection_on) -> None:
-    ours, _ = pair
+async def test_a_generator_that_needs_no_wait_returns_at_once(socket_pair, connection_on) -> None:
+    ours, _ = socket_pair
     connection = connection_on(ours)
     assert await connection.wait(steps()) == []
     assert connection._watched is None
