@@ -188,7 +188,7 @@ async def test_an_idle_connection_the_server_ends_is_not_watched_and_is_replaced
     # The server's goodbye makes the idle socket readable with nobody waiting: the reader
     # goes, so the loop does not call it on every turn.
     loop = asyncio.get_running_loop()
-    for _ in range(100):
+    for _ in range(500):
         if connection._watched is None:
             break
         await asyncio.sleep(0.01)
@@ -207,7 +207,10 @@ async def test_a_statement_cancelled_half_way_closes_the_connection(store) -> No
     fileno = connection.pgconn.socket
     pid = connection.info.backend_pid
     task = asyncio.ensure_future(connection.execute("SELECT pg_sleep(10)"))
-    await asyncio.sleep(0.2)
+    for _ in range(500):  # until the statement's answer is awaited
+        if connection._waiter is not None:
+            break
+        await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

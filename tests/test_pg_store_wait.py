@@ -72,19 +72,23 @@ def steps(*states: int) -> Any:
     return told
 
 
+async def read_after_send(connection: Any, theirs: socket.socket, *states: int) -> list[int]:
+    """Wait for `states` while the peer sends a byte a moment later."""
+    asyncio.get_running_loop().call_later(0.05, theirs.send, b"x")
+    told: list[int] = await connection.wait(steps(*states))
+    return told
+
+
 async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(
     socket_pair, connection_on
 ) -> None:
     ours, theirs = socket_pair
     connection = connection_on(ours)
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.05, theirs.send, b"x")
-    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert await read_after_send(connection, theirs, WAIT_R) == [READY_R]
     assert readers(ours.fileno()) == 1
     ours.recv(10)
     # The next statement's wait finds its reader in place.
-    loop.call_later(0.05, theirs.send, b"y")
-    assert await connection.wait(steps(WAIT_R, WAIT_R), interval=0.1) == [READY_R, READY_R]
+    assert await read_after_send(connection, theirs, WAIT_R, WAIT_R) == [READY_R, READY_R]
     assert readers(ours.fileno()) == 1
     await connection.close()
     assert readers(ours.fileno()) == 0
@@ -122,14 +126,11 @@ async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(
 ) -> None:
     ours, theirs = socket_pair
     connection = connection_on(ours)
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.05, theirs.send, b"x")
-    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert await read_after_send(connection, theirs, WAIT_R) == [READY_R]
     # Readable and writable at once: answered at once, the kept reader left alone.
     assert await connection.wait(steps(WAIT_RW)) == [READY_R | READY_W]
     ours.recv(10)
-    loop.call_later(0.05, theirs.send, b"y")
-    assert await connection.wait(steps(WAIT_R)) == [READY_R]
+    assert await read_after_send(connection, theirs, WAIT_R) == [READY_R]
     assert readers(ours.fileno()) == 1
     await connection.close()
 
@@ -137,11 +138,12 @@ async def test_a_read_or_write_wait_does_not_lose_the_kept_reader(
 async def test_readable_with_nobody_waiting_stops_the_watch(socket_pair, connection_on) -> None:
     ours, theirs = socket_pair
     connection = connection_on(ours)
-    loop = asyncio.get_running_loop()
-    loop.call_later(0.05, theirs.send, b"x")
-    await connection.wait(steps(WAIT_R))
+    await read_after_send(connection, theirs, WAIT_R)
     # Left unread (a notice, a server's goodbye): the reader goes instead of firing forever.
-    await asyncio.sleep(0.05)
+    for _ in range(500):
+        if connection._watched is None:
+            break
+        await asyncio.sleep(0.01)
     assert connection._watched is None
     assert readers(ours.fileno()) == 0
     # The next wait watches again.
@@ -154,7 +156,8 @@ async def test_a_cancelled_wait_closes_the_connection(socket_pair, connection_on
     ours, _ = socket_pair
     connection = connection_on(ours)
     task = asyncio.ensure_future(connection.wait(steps(WAIT_R)))
-    await asyncio.sleep(0.05)
+    while connection._waiter is None:  # until the wait is under way
+        await asyncio.sleep(0.01)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
