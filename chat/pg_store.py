@@ -108,12 +108,17 @@ class LoopConnection(psycopg.AsyncConnection[Any]):
 
     def _on_readable(self) -> None:
         waiter, self._waiter = self._waiter, None
-        if waiter is None or waiter.done():
-            # Readable with nobody waiting (a notice, or the server going away): stop
-            # watching until the next wait, or the loop would call this on every turn.
-            self._unwatch()
+        if waiter is not None and not waiter.done():
+            waiter.set_result(READY_R)
             return
-        waiter.set_result(READY_R)
+        # Nobody waits. Usually the event is stale: the loop polled again before the woken
+        # statement read its answer (every statement's last answer), and the socket is
+        # drained now. Still readable, it holds something nobody asked for (a notice, the
+        # server going away): stop watching until the next wait, or the loop would call
+        # this on every turn.
+        watched = self._watched
+        if watched is None or _ready_now(watched[1], WAIT_R):
+            self._unwatch()
 
     def _unwatch(self) -> None:
         watched, self._watched = self._watched, None

@@ -161,13 +161,28 @@ def _readers(loop: asyncio.AbstractEventLoop, fileno: int) -> int:
     return int(key is not None and key.data[0] is not None)
 
 
-async def test_statements_on_the_loop_connection_keep_one_reader_registered(store) -> None:
-    for n in range(20):
-        [(frame, created)] = await store.store_many([item(f"n{n}", f"k{n}")])
-        assert created and frame["body"] == f"n{n}"
+async def test_statements_on_the_loop_connection_keep_one_reader_registered(
+    store, monkeypatch
+) -> None:
+    await store.store_many([item("first", None)])
     connection = store._connection
     assert isinstance(connection, pg_store.LoopConnection)
     loop = asyncio.get_running_loop()
+    added: list[int] = []
+    add_reader = loop.add_reader
+
+    def counting_add_reader(fd: Any, callback: Any, *args: Any) -> None:
+        added.append(fd)
+        add_reader(fd, callback, *args)
+
+    monkeypatch.setattr(loop, "add_reader", counting_add_reader)
+    for n in range(20):
+        [(frame, created)] = await store.store_many([item(f"n{n}", f"k{n}")])
+        assert created and frame["body"] == f"n{n}"
+        # Let the loop turn, as a worker's would between messages.
+        for _ in range(3):
+            await asyncio.sleep(0)
+    assert added == []
     assert connection._watched == (loop, connection.pgconn.socket)
     assert _readers(loop, connection.pgconn.socket) == 1
     await store.aclose()

@@ -95,6 +95,33 @@ async def test_a_read_wait_wakes_on_the_socket_and_keeps_the_reader(
     assert connection._watched is None
 
 
+def reads(sock: socket.socket, count: int) -> Any:
+    """A statement's generator: wait until readable, then read the answer, `count` times."""
+    got = []
+    for _ in range(count):
+        yield WAIT_R
+        got.append(sock.recv(10))
+    return got
+
+
+async def test_an_answer_the_statement_read_leaves_the_reader_in_place(
+    socket_pair, connection_on
+) -> None:
+    ours, theirs = socket_pair
+    connection = connection_on(ours)
+    loop = asyncio.get_running_loop()
+    for _ in range(3):
+        loop.call_later(0.01, theirs.send, b"x")
+        assert await connection.wait(reads(ours, 1)) == [b"x"]
+        # The loop polls once more before the woken statement reads its answer, so a
+        # readiness event comes after the statement ended: a stale one, which must not
+        # drop the reader (the next statement would register it again).
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert connection._watched == (loop, ours.fileno())
+        assert readers(ours.fileno()) == 1
+
+
 async def test_a_writable_socket_is_answered_without_the_loop(socket_pair, connection_on) -> None:
     ours, _ = socket_pair
     connection = connection_on(ours)
