@@ -38,6 +38,7 @@ from redis import asyncio as aioredis
 
 from chat import metrics
 from chat.entropy import POOL
+from chat.publisher import Publisher
 from chat.queues import LightQueue
 from chat.subscription import Subscription
 
@@ -84,6 +85,8 @@ class _LoopLayer:
         self.subscribed_tasks: set[asyncio.Future[None]] = set()
         url, kwargs = _redis_kwargs(parent.host)
         self.redis = aioredis.Redis.from_url(url, **kwargs)
+        # Every PUBLISH goes through its own connection (chat.publisher).
+        self.publisher = Publisher(self.redis)
         # The subscriber blocks on reads, so it has no socket timeout; its own health checks
         # (PING when idle, chat.subscription) find a dead connection instead.
         sub_kwargs = {**kwargs, "socket_timeout": None}
@@ -228,6 +231,7 @@ class _LoopLayer:
         self.receiver.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await self.receiver
+        await self.publisher.close()
         await self.redis.aclose()
         await self.sub_redis.aclose()
 
@@ -373,7 +377,7 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
             return
         if worker is None:
             raise ValueError(f"{channel!r} is not a channel of this layer")
-        await layer.redis.publish(layer.worker_key(worker), msgpack.packb([channel, message]))
+        await layer.publisher.publish(layer.worker_key(worker), msgpack.packb([channel, message]))
 
     async def receive(self, channel: str) -> dict[str, Any]:
         """The next message for a channel of this worker."""
@@ -414,7 +418,7 @@ class RedisBroadcastChannelLayer(BaseChannelLayer):
         """
         layer = self._layer()
         assert group in layer.groups or self.require_valid_group_name(group)
-        await layer.redis.publish(layer.group_key(group), msgpack.packb(message))
+        await layer.publisher.publish(layer.group_key(group), msgpack.packb(message))
 
     async def flush(self) -> None:
         """Forget every channel and group of this loop and close its connections."""

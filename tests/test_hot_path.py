@@ -18,11 +18,11 @@ import pytest
 from asgiref.sync import SyncToAsync
 from channels.layers import InMemoryChannelLayer, channel_layers
 from channels.testing import WebsocketCommunicator
-from redis import asyncio as aioredis
 
 from chat import broadcast
 from chat.consumers import ChatConsumer
 from chat.layers import RedisBroadcastChannelLayer
+from chat.publisher import Publisher
 from chatproject.asgi import application
 from tests.support.client import ORIGIN
 from tests.support.environment import REDIS_PREFIX, use_the_broadcast_layer
@@ -125,13 +125,13 @@ def counting(monkeypatch: pytest.MonkeyPatch) -> Iterator[Counts]:
 
     monkeypatch.setattr(ChatConsumer, "_send_frame", send_frame)
 
-    original_publish = aioredis.Redis.publish
+    original_publish = Publisher.publish
 
-    def publish(self: aioredis.Redis, channel: Any, message: Any, **kwargs: Any) -> Any:
-        counts.publishes.append(message)
-        return original_publish(self, channel, message, **kwargs)
+    def publish(self: Publisher, channel: str, data: bytes) -> Any:
+        counts.publishes.append(data)
+        return original_publish(self, channel, data)
 
-    monkeypatch.setattr(aioredis.Redis, "publish", publish)
+    monkeypatch.setattr(Publisher, "publish", publish)
 
     original_unpackb = msgpack.unpackb
 
