@@ -114,8 +114,9 @@ class Subscription:
 
 
 def _kind(reply: object) -> bytes | None:
+    # Redis names a push reply's kind in lower case (`message`, `pmessage`, `pong`).
     if isinstance(reply, list) and reply and isinstance(reply[0], bytes):
-        return reply[0].lower()
+        return reply[0]
     return None
 
 
