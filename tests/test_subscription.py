@@ -88,14 +88,15 @@ async def test_many_messages_in_one_read_are_each_delivered(clients) -> None:
     got: list[tuple[bytes, bytes]] = []
     subscription = await _open(sub, got)
     reads = 0
-    read = subscription._read
+    received = subscription.data_received
 
-    async def counted() -> list[object]:
+    def counted(data: bytes) -> None:
         nonlocal reads
         reads += 1
-        return await read()
+        received(data)
 
-    subscription._read = counted  # type: ignore[method-assign]
+    # The transport looks the callback up on its protocol for every chunk it reads.
+    subscription.data_received = counted  # type: ignore[method-assign]
     async with _running(subscription, got):
         group = f"{REDIS_PREFIX}:sub:g:lobby"
         async with pub.pipeline(transaction=False) as pipe:
@@ -138,7 +139,8 @@ async def test_a_connection_redis_closes_is_reported(clients) -> None:
     sub, pub = clients
     subscription = await _open(sub, [])
     try:
-        host, port = subscription._connection._writer.get_extra_info("sockname")[:2]
+        assert subscription._transport is not None
+        host, port = subscription._transport.get_extra_info("sockname")[:2]
         await pub.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
         with pytest.raises(RedisConnectionError, match="closed"):
             await asyncio.wait_for(subscription.run(lambda c, d: None), 3)
@@ -153,7 +155,26 @@ async def test_an_error_reply_is_raised(clients) -> None:
     subscription = Subscription(sub)
     await subscription.open(patterns=[], channels=[], on_message=lambda c, d: None)
     # A PSUBSCRIBE without a pattern: Redis answers with an error.
-    subscription._connection._writer.write(b"*1\r\n$10\r\nPSUBSCRIBE\r\n")
+    assert subscription._transport is not None
+    subscription._transport.write(b"*1\r\n$10\r\nPSUBSCRIBE\r\n")
     with pytest.raises(Exception, match="(?i)wrong number of arguments"):
         await asyncio.wait_for(subscription.run(lambda c, d: None), 3)
     await subscription.close()
+
+
+async def test_a_message_the_callback_cannot_take_ends_the_subscription(clients) -> None:
+    sub, pub = clients
+
+    def refuse(channel: bytes, data: bytes) -> None:
+        raise ValueError(f"cannot take {data!r}")
+
+    subscription = await _open(sub, [])
+    try:
+        runner = asyncio.ensure_future(subscription.run(refuse))
+        await asyncio.sleep(0)
+        assert await pub.publish(CHANNEL, b"poison") == 1
+        # As a failed connection does: the layer logs it and subscribes again.
+        with pytest.raises(ValueError, match="poison"):
+            await asyncio.wait_for(runner, 3)
+    finally:
+        await subscription.close()
